@@ -1,0 +1,153 @@
+"""The engine: one run of one program, from source text to a :class:`RunResult`.
+
+It writes the source into a fresh workspace, compiles in a sandbox if the
+language needs it, runs in another sandbox, and classifies what happened.  The
+program's failures come back as statuses; the sandbox's failures
+(:class:`SandboxError`) come back as ``internal_error`` with the reason, and
+are logged, never blamed on the program.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from execbox.errors import InvalidInput, SandboxError
+from execbox.languages import Language, LanguageRegistry
+from execbox.limits import Limits, compile_limits
+from execbox.results import RunResult, Status
+from execbox.sandbox.base import SandboxBackend, StepOutcome, StepSpec, Workspace
+from execbox.settings import Settings
+from execbox.verdict import classify, signal_name
+
+log = logging.getLogger(__name__)
+
+LANG_ENV = {"LANG": "C.UTF-8"}
+
+
+def decode(data: bytes) -> str:
+    """Program output as text: invalid UTF-8 is replaced visibly (U+FFFD), NUL is kept."""
+    return data.decode("utf-8", errors="replace")
+
+
+class Engine:
+    """Runs programs through one sandbox backend."""
+
+    def __init__(self, settings: Settings, registry: LanguageRegistry, backend: SandboxBackend):
+        self.settings = settings
+        self.registry = registry
+        self.backend = backend
+
+    def run(
+        self,
+        language: Language,
+        code: str | bytes,
+        *,
+        limits: Limits,
+        stdin: str | bytes = b"",
+        args: Sequence[str] = (),
+        run_id: str | None = None,
+    ) -> RunResult:
+        source = code.encode() if isinstance(code, str) else code
+        stdin_bytes = stdin.encode() if isinstance(stdin, str) else stdin
+        self._check_input(stdin_bytes, args)
+        run_id = run_id or uuid.uuid4().hex
+        version = language.host_version
+        try:
+            files = {language.source_file: source}
+            with self.backend.workspace(run_id, files, limits) as workspace:
+                compile_output: str | None = None
+                if language.compile is not None:
+                    compiled = self._compile(workspace, language)
+                    compile_output = decode(compiled.stdout + compiled.stderr)
+                    failed = self._compile_failure(language, compiled, compile_output, version)
+                    if failed is not None:
+                        return failed
+                outcome = self.backend.run_step(
+                    workspace,
+                    StepSpec(
+                        argv=language.run_argv(limits, args),
+                        limits=limits,
+                        stdin=stdin_bytes,
+                        env={**LANG_ENV, **language.env},
+                        mounts=tuple(language.mounts),
+                    ),
+                )
+        except SandboxError as exc:
+            log.error("sandbox failed for run %s (%s): %s", run_id, language.id, exc)
+            return RunResult.internal_error(language.id, f"The sandbox failed: {exc}", version)
+
+        status, message = classify(
+            outcome, time_limit_s=limits.time_s, memory_bytes=limits.memory_bytes
+        )
+        return RunResult(
+            language=language.id,
+            version=version,
+            status=status,
+            message=message,
+            exit_code=outcome.exit_code,
+            signal=signal_name(outcome.signal),
+            stdout=decode(outcome.stdout),
+            stderr=decode(outcome.stderr),
+            compile_output=compile_output or None,
+            duration_ms=round(outcome.duration_ms, 3),
+            cpu_time_ms=round(outcome.cpu_time_ms, 3),
+            memory_used=outcome.memory_bytes,
+            truncated=outcome.output_limited,
+        )
+
+    def _compile(self, workspace: Workspace, language: Language) -> StepOutcome:
+        assert language.compile is not None
+        limits = compile_limits(self.settings, language.compile.limits)
+        argv = language.compile_argv(limits)
+        assert argv is not None
+        return self.backend.run_step(
+            workspace,
+            StepSpec(
+                argv=argv,
+                limits=limits,
+                env={**LANG_ENV, **language.env},
+                mounts=tuple(language.mounts),
+                kind="compile",
+            ),
+        )
+
+    def _compile_failure(
+        self, language: Language, compiled: StepOutcome, output: str, version: str | None
+    ) -> RunResult | None:
+        limits = compile_limits(
+            self.settings, language.compile.limits if language.compile else None
+        )
+        status, message = classify(
+            compiled, time_limit_s=limits.time_s, memory_bytes=limits.memory_bytes
+        )
+        if status is Status.OK:
+            return None
+        return RunResult(
+            language=language.id,
+            version=version,
+            status=Status.COMPILE_ERROR,
+            message=f"Compilation failed: {message}" if message else "Compilation failed.",
+            exit_code=compiled.exit_code,
+            signal=signal_name(compiled.signal),
+            compile_output=output,
+            duration_ms=round(compiled.duration_ms, 3),
+            cpu_time_ms=round(compiled.cpu_time_ms, 3),
+            memory_used=compiled.memory_bytes,
+            truncated=compiled.output_limited,
+        )
+
+    def _check_input(self, stdin: bytes, args: Sequence[str]) -> None:
+        if len(stdin) > self.settings.max_stdin_bytes:
+            raise InvalidInput(
+                f"stdin may be at most {self.settings.max_stdin_bytes} bytes.", field="stdin"
+            )
+        if len(args) > self.settings.max_args:
+            raise InvalidInput(f"at most {self.settings.max_args} args are allowed.", field="args")
+        for arg in args:
+            if "\x00" in arg or len(arg.encode()) > self.settings.max_arg_bytes:
+                raise InvalidInput(
+                    f"each arg must be at most {self.settings.max_arg_bytes} bytes, without NUL.",
+                    field="args",
+                )
