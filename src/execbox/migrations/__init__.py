@@ -1,0 +1,1 @@
+"""Alembic migrations of the execbox database (run by ``Database.migrate``)."""

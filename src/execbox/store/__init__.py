@@ -1,0 +1,13 @@
+"""Persistence: plans, users, the run log and usage, through SQLAlchemy (SQLite or PostgreSQL).
+
+Each module holds the queries of one table and takes an open ``Session``;
+callers group them in ``Database.transaction()`` so that what must happen
+together (record a run and spend its quota) commits together.
+"""
+
+from execbox.store.db import Clock, Database, utcnow
+from execbox.store.plans import Plan
+from execbox.store.runs import RunRecord
+from execbox.store.users import User
+
+__all__ = ["Clock", "Database", "Plan", "RunRecord", "User", "utcnow"]

@@ -1,0 +1,85 @@
+"""The tables: plans, users, the run log and per-day usage counters.
+
+Times are naive UTC (SQLite keeps no zone); a day is a UTC calendar day.
+A run's ``subject`` is whom it is counted against: ``user:<id>`` for a user,
+``guest:<address>`` for a guest, so quotas and privacy use one column.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PlanRow(Base):
+    __tablename__ = "plans"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    daily_runs: Mapped[int] = mapped_column(Integer)
+    max_code_bytes: Mapped[int] = mapped_column(Integer)
+    time_limit_s: Mapped[float] = mapped_column(Float)
+    memory_limit_mb: Mapped[int] = mapped_column(Integer)
+    languages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """Language ids the plan may run; ``None`` means every language."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    plan: Mapped[str] = mapped_column(ForeignKey("plans.name"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_subject_created", "subject", "created_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(160))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(Text)
+    stdin: Mapped[str] = mapped_column(Text)
+    args: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32))
+    """``queued`` until a final status of the contract replaces it."""
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    usage_day: Mapped[date] = mapped_column(Date)
+    charged: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class UsageRow(Base):
+    __tablename__ = "usage"
+
+    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)

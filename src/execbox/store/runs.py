@@ -1,0 +1,152 @@
+"""The run log: every accepted run, from ``queued`` to its one final status.
+
+A run is recorded, and its quota spent, in the transaction that accepts it;
+its result is written when it finishes.  A run the service failed
+(``internal_error``) is not charged.  Runs a crash left unfinished are
+finalized as ``internal_error`` at the next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from execbox.results import RunResult, Status
+from execbox.store import usage
+from execbox.store.models import RunRow
+
+QUEUED = "queued"
+INTERRUPTED_MESSAGE = "The service stopped before this run finished; it was not charged."
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    subject: str
+    plan: str
+    language: str
+    code: str
+    stdin: str
+    args: tuple[str, ...]
+    status: str
+    result: RunResult | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def _to_record(row: RunRow) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        subject=row.subject,
+        plan=row.plan,
+        language=row.language,
+        code=row.code,
+        stdin=row.stdin,
+        args=tuple(row.args),
+        status=row.status,
+        result=RunResult.model_validate(row.result) if row.result is not None else None,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def record_queued(
+    session: Session,
+    *,
+    run_id: str,
+    subject: str,
+    user_id: int | None,
+    plan: str,
+    language: str,
+    code: str,
+    stdin: str,
+    args: Sequence[str],
+    now: datetime,
+) -> None:
+    session.add(
+        RunRow(
+            id=run_id,
+            subject=subject,
+            user_id=user_id,
+            plan=plan,
+            language=language,
+            code=code,
+            stdin=stdin,
+            args=list(args),
+            status=QUEUED,
+            usage_day=usage.day_of(now),
+            charged=True,
+            created_at=now,
+        )
+    )
+
+
+def _dump(result: RunResult) -> dict[str, Any]:
+    return result.model_dump(mode="json")
+
+
+def finish(session: Session, run_id: str, result: RunResult, now: datetime) -> None:
+    """Store a run's final result; an ``internal_error`` gives its run back."""
+    row = session.get(RunRow, run_id, with_for_update=True)
+    if row is None or row.status != QUEUED:
+        return
+    row.status = result.status.value
+    row.result = _dump(result)
+    row.finished_at = now
+    if result.status is Status.INTERNAL_ERROR and row.charged:
+        _uncharge(session, row)
+
+
+def _uncharge(session: Session, row: RunRow) -> None:
+    row.charged = False
+    usage.refund(session, row.subject, row.usage_day)
+
+
+def withdraw(session: Session, run_id: str) -> None:
+    """Forget an accepted run that was never started (no capacity after all)."""
+    row = session.get(RunRow, run_id, with_for_update=True)
+    if row is None or row.status != QUEUED:
+        return
+    if row.charged:
+        _uncharge(session, row)
+    session.delete(row)
+
+
+def recover_interrupted(session: Session, now: datetime) -> int:
+    """Finalize every unfinished run as ``internal_error`` (call once, at start-up)."""
+    rows = session.scalars(select(RunRow).where(RunRow.status == QUEUED).with_for_update()).all()
+    for row in rows:
+        result = RunResult.internal_error(row.language, INTERRUPTED_MESSAGE)
+        row.status = result.status.value
+        row.result = _dump(result)
+        row.finished_at = now
+        if row.charged:
+            _uncharge(session, row)
+    return len(rows)
+
+
+def get(session: Session, subject: str, run_id: str) -> RunRecord | None:
+    """One of ``subject``'s runs; ``None`` for another's, so nobody learns it exists."""
+    row = session.get(RunRow, run_id)
+    if row is None or row.subject != subject:
+        return None
+    return _to_record(row)
+
+
+def recent(session: Session, subject: str, limit: int) -> list[RunRecord]:
+    rows = session.scalars(
+        select(RunRow)
+        .where(RunRow.subject == subject)
+        .order_by(RunRow.created_at.desc(), RunRow.id.desc())
+        .limit(limit)
+    )
+    return [_to_record(row) for row in rows]
+
+
+def count_unfinished(session: Session) -> int:
+    return len(session.scalars(select(RunRow.id).where(RunRow.status == QUEUED)).all())
