@@ -1,0 +1,69 @@
+"""The one small interface between the API and whatever executes runs.
+
+The API hands a :class:`RunJob` to a :class:`Dispatcher` and awaits a
+:class:`JobOutcome`.  Embedded, the dispatcher is a bounded local worker pool;
+scaled out, the same interface fronts a Redis-backed queue and remote workers.
+A job carries plain data only (no callables), so it can cross a process boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from execbox.errors import ExecboxError
+from execbox.limits import Limits
+from execbox.results import RunResult
+
+
+class NoCapacity(ExecboxError):
+    """Every worker is busy and the queue is full; try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class RunJob:
+    run_id: str
+    language: str
+    code: str
+    stdin: str
+    args: tuple[str, ...]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    result: RunResult
+    queue_wait_s: float
+    """Time from submission until a worker took the job."""
+    work_s: float
+    """Time the worker spent on the job, sandbox set-up and tear-down included."""
+
+
+class Dispatcher(Protocol):
+    def has_capacity(self) -> bool:
+        """Whether a job submitted now would be taken (a hint; ``submit`` decides)."""
+        ...
+
+    async def submit(self, job: RunJob) -> JobOutcome:
+        """Run ``job`` to its result; raises :class:`NoCapacity` before starting it if full.
+
+        Never raises for a program's or the sandbox's failure: those are results.
+        """
+        ...
+
+    def queue_depth(self) -> int:
+        """Jobs accepted and waiting for a worker."""
+        ...
+
+    def in_flight(self) -> int:
+        """Jobs accepted and not finished (waiting or running)."""
+        ...
+
+    def close(self) -> None:
+        """Finish every accepted job, then stop (the drain at shutdown)."""
+        ...

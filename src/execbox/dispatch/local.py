@@ -1,0 +1,100 @@
+"""The embedded dispatcher: a bounded pool of worker threads in the API process.
+
+Each worker blocks in the engine (the sandbox does the isolating; the thread
+only waits on it), so one thread per concurrent run is right.  At most
+``workers`` run at once and ``queue_limit`` more wait; beyond that ``submit``
+refuses at once with :class:`NoCapacity`, which the API answers with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from execbox.dispatch.base import JobOutcome, NoCapacity, RunJob
+from execbox.engine import Engine
+from execbox.errors import ExecboxError
+from execbox.results import RunResult
+
+log = logging.getLogger(__name__)
+
+
+class LocalDispatcher:
+    def __init__(self, engine: Engine, *, workers: int, queue_limit: int) -> None:
+        self.engine = engine
+        self.workers = workers
+        self.queue_limit = queue_limit
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="execbox-worker")
+        self._lock = threading.Lock()
+        self._accepted = 0
+        self._running = 0
+        self._closed = False
+
+    def has_capacity(self) -> bool:
+        with self._lock:
+            return not self._closed and self._accepted < self.workers + self.queue_limit
+
+    def queue_depth(self) -> int:
+        with self._lock:
+            return self._accepted - self._running
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._accepted
+
+    async def submit(self, job: RunJob) -> JobOutcome:
+        with self._lock:
+            if self._closed:
+                raise NoCapacity("The service is shutting down; try again shortly.", 5)
+            if self._accepted >= self.workers + self.queue_limit:
+                raise NoCapacity("Every worker is busy and the queue is full; try again.", 2)
+            self._accepted += 1
+        future: Future[JobOutcome] = self._pool.submit(self._work, job, time.monotonic())
+        future.add_done_callback(self._done)
+        # shield: a client that goes away must not cancel a run already accepted
+        return await asyncio.shield(asyncio.wrap_future(future))
+
+    def _done(self, _future: Future[JobOutcome]) -> None:
+        with self._lock:
+            self._accepted -= 1
+
+    def _work(self, job: RunJob, submitted: float) -> JobOutcome:
+        started = time.monotonic()
+        with self._lock:
+            self._running += 1
+        try:
+            result = self._execute(job)
+        finally:
+            with self._lock:
+                self._running -= 1
+        return JobOutcome(
+            result, queue_wait_s=started - submitted, work_s=time.monotonic() - started
+        )
+
+    def _execute(self, job: RunJob) -> RunResult:
+        try:
+            language = self.engine.registry.get(job.language)
+            return self.engine.run(
+                language,
+                job.code,
+                limits=job.limits,
+                stdin=job.stdin,
+                args=job.args,
+                run_id=job.run_id,
+            )
+        except ExecboxError as exc:
+            log.error("run %s could not be executed: %s", job.run_id, exc)
+            return RunResult.internal_error(job.language, f"The run could not be executed: {exc}")
+        except Exception:
+            log.exception("run %s failed inside the service", job.run_id)
+            return RunResult.internal_error(
+                job.language, "The service failed running this program."
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=True)
