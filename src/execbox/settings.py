@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     queue_limit: int = Field(64, ge=0, description="runs waiting for a worker before 503")
     guests_enabled: bool = True
+    max_body_bytes: int = Field(8 << 20, ge=1024, description="largest request body, bytes")
+    readiness_cache_s: float = Field(5.0, ge=0, description="how long a /readyz self-check holds")
+    drain_timeout_s: float = Field(60.0, gt=0, description="wait for in-flight runs at SIGTERM")
+    recent_runs_limit: int = Field(50, ge=1, description="runs GET /api/runs returns at most")
 
     @field_validator("data_dir")
     @classmethod
