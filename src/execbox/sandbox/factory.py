@@ -13,7 +13,7 @@ def create_backend(settings: Settings) -> SandboxBackend:
 
         return NativeBackend(settings)
     if settings.backend == "docker":
-        from execbox.sandbox.docker import DockerBackend  # type: ignore[import-not-found]
+        from execbox.sandbox.docker import DockerBackend
 
         return DockerBackend(settings)  # type: ignore[no-any-return]
     raise ConfigError(f"unknown backend {settings.backend!r}")

@@ -1,0 +1,262 @@
+"""One cgroup per sandboxed step: limits in, accounting out, everything killed at the end.
+
+Both hierarchies are supported.  cgroup v1 (this project's CI host) mounts each
+controller separately (``cpu`` and ``cpuacct`` may or may not share a mount), so
+a step's cgroup is one directory per distinct mount; v2 is one directory.  Run
+cgroups live under ``<mount>/<name>/<owner pid>_<step>``: the owner prefix lets
+a starting process remove what a dead one left behind without touching the
+runs of another live execbox process on the same host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from execbox.errors import SandboxUnavailable
+from execbox.limits import Limits
+
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+CPU_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
+class CgroupStats:
+    memory_peak_bytes: int
+    oom_kills: int
+    cpu_time_ns: int
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(value)
+
+
+def _read_int(path: Path, default: int = 0) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def _keyed(path: Path, key: str) -> int:
+    """A value from a flat keyed file such as ``memory.events`` or ``cpu.stat``."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Cgroup:
+    """A step's cgroup (one directory per v1 mount, or one v2 directory)."""
+
+    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
+        self.version = version
+        self.dirs = dirs
+        self._procs = next(iter(dirs.values())) / "cgroup.procs"
+
+    def attach(self, pid: int) -> None:
+        for directory in CgroupTree._distinct(self.dirs.values()):
+            _write(directory / "cgroup.procs", str(pid))
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(line) for line in self._procs.read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def stats(self) -> CgroupStats:
+        if self.version == 2:
+            d = self.dirs["memory"]
+            peak = _read_int(d / "memory.peak", -1)
+            if peak < 0:
+                peak = _read_int(d / "memory.current")
+            return CgroupStats(
+                memory_peak_bytes=peak,
+                oom_kills=_keyed(d / "memory.events", "oom_kill"),
+                cpu_time_ns=_keyed(d / "cpu.stat", "usage_usec") * 1000,
+            )
+        mem = self.dirs["memory"]
+        return CgroupStats(
+            memory_peak_bytes=_read_int(mem / "memory.max_usage_in_bytes"),
+            oom_kills=_keyed(mem / "memory.oom_control", "oom_kill"),
+            cpu_time_ns=_read_int(self.dirs["cpuacct"] / "cpuacct.usage"),
+        )
+
+    def kill(self, timeout_s: float = 5.0) -> None:
+        """SIGKILL every process in the cgroup until none is left."""
+        kill_file = self.dirs["memory"] / "cgroup.kill"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pids = self.pids()
+            if not pids:
+                return
+            if self.version == 2 and kill_file.exists():
+                _write(kill_file, "1")
+            else:
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+
+    def destroy(self) -> None:
+        """Kill what is left and remove the directories (retrying while the kernel lets go)."""
+        self.kill()
+        for directory in CgroupTree._distinct(self.dirs.values()):
+            _rmdir_retry(directory)
+
+
+def _rmdir_retry(directory: Path, timeout_s: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            directory.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+class CgroupTree:
+    """Where execbox creates step cgroups on this host, and how."""
+
+    def __init__(self, version: int, roots: dict[str, Path]) -> None:
+        self.version = version
+        self.roots = roots
+        self.owner = os.getpid()
+
+    @classmethod
+    def detect(cls, name: str = "execbox", mounts_file: str = "/proc/self/mounts") -> CgroupTree:
+        """Find the controllers: v1 if its memory controller is mounted, else v2."""
+        v1: dict[str, Path] = {}
+        v2: Path | None = None
+        with open(mounts_file) as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) < 4:
+                    continue
+                mountpoint, fstype, options = fields[1], fields[2], fields[3].split(",")
+                if fstype == "cgroup":
+                    for controller in V1_CONTROLLERS:
+                        if controller in options:
+                            v1[controller] = Path(mountpoint)
+                elif fstype == "cgroup2" and v2 is None:
+                    v2 = Path(mountpoint)
+        if all(c in v1 for c in V1_CONTROLLERS):
+            return cls(1, {c: v1[c] / name for c in V1_CONTROLLERS})
+        if v2 is not None:
+            available = (
+                (v2 / "cgroup.controllers").read_text().split()
+                if (v2 / "cgroup.controllers").exists()
+                else []
+            )
+            missing = {"memory", "cpu", "pids"} - set(available)
+            if not missing:
+                root = v2 / name
+                tree = cls(2, {c: root for c in ("memory", "cpu", "cpuacct", "pids")})
+                return tree
+            raise SandboxUnavailable(
+                f"cgroup v2 at {v2} lacks the {', '.join(sorted(missing))} controller(s); "
+                "enable them (systemd: Delegate=yes) or boot with cgroup v2 controllers"
+            )
+        raise SandboxUnavailable(
+            "no usable cgroups: mount cgroup v2 at /sys/fs/cgroup or the v1 memory, cpu, "
+            "cpuacct and pids controllers"
+        )
+
+    def prepare(self) -> None:
+        """Create execbox's subtree (enabling v2 controllers) and remove dead owners' leftovers."""
+        try:
+            for root in self._distinct(self.roots.values()):
+                root.mkdir(exist_ok=True)
+            if self.version == 2:
+                root = self.roots["memory"]
+                for parent in (root.parent, root):
+                    _write(parent / "cgroup.subtree_control", "+memory +cpu +pids")
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"cannot create cgroups under {self.roots['memory']}: {exc} (run as root)"
+            ) from exc
+        self.remove_stale()
+
+    def remove_stale(self) -> int:
+        """Kill and remove step cgroups whose owning process is gone; returns how many."""
+        removed = 0
+        memory_root = self.roots["memory"]
+        for entry in list(memory_root.iterdir()) if memory_root.is_dir() else []:
+            owner, sep, _ = entry.name.partition("_")
+            if not entry.is_dir() or not sep or not owner.isdigit() or _alive(int(owner)):
+                continue
+            group = Cgroup(self.version, {c: r / entry.name for c, r in self.roots.items()})
+            try:
+                group.destroy()
+                removed += 1
+            except OSError:
+                pass
+        return removed
+
+    def create(self, step: str, limits: Limits) -> Cgroup:
+        name = f"{self.owner}_{step}"
+        dirs = {c: r / name for c, r in self.roots.items()}
+        group = Cgroup(self.version, dirs)
+        try:
+            for directory in self._distinct(dirs.values()):
+                directory.mkdir()
+            self._limit(group, limits)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                group.destroy()
+            raise SandboxUnavailable(f"cannot set up the cgroup {name}: {exc}") from exc
+        return group
+
+    def _limit(self, group: Cgroup, limits: Limits) -> None:
+        quota = max(1000, int(limits.cpu_cores * CPU_PERIOD_US))
+        d = group.dirs
+        if self.version == 2:
+            _write(d["memory"] / "memory.max", str(limits.memory_bytes))
+            _write(d["memory"] / "memory.swap.max", "0")
+            _write(d["cpu"] / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+            _write(d["pids"] / "pids.max", str(limits.pids))
+            return
+        _write(d["memory"] / "memory.limit_in_bytes", str(limits.memory_bytes))
+        memsw = d["memory"] / "memory.memsw.limit_in_bytes"
+        if memsw.exists():
+            _write(memsw, str(limits.memory_bytes))
+        # Not settable on every kernel; memsw (or having no swap) already forbids swapping.
+        with contextlib.suppress(OSError):
+            _write(d["memory"] / "memory.swappiness", "0")
+        _write(d["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        _write(d["cpu"] / "cpu.cfs_quota_us", str(quota))
+        _write(d["pids"] / "pids.max", str(limits.pids))
+
+    @staticmethod
+    def _distinct(paths: Iterable[Path]) -> list[Path]:
+        seen: dict[Path, None] = {}
+        for path in paths:
+            seen.setdefault(path, None)
+        return list(seen)

@@ -1,0 +1,109 @@
+/*
+ * execbox-init: process 1 of every sandbox.
+ *
+ * Theory of operation.  bubblewrap (--as-pid-1) execs this program as the first
+ * process of the sandbox's fresh PID namespace.  It sets the program's resource
+ * limits, forks, and in the child closes every descriptor above 2 and execs the
+ * program.  As PID 1 it then reaps every process of the namespace until the
+ * program itself exits, and writes the program's raw wait status to the status
+ * descriptor, so the host can tell exit(137) from a SIGKILL, which bubblewrap's
+ * own report cannot.  When it returns, the kernel kills whatever is left in the
+ * namespace (double-forked daemons included).
+ *
+ * Usage: execbox-init STATUS_FD CPU_SECONDS FSIZE_BYTES NOFILE PROGRAM [ARGS...]
+ * Report, one line on STATUS_FD:
+ *   "exit CODE WALL_NS\n" | "signal NUMBER WALL_NS\n" | "exec-error ERRNO 0\n"
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void set_limit(int resource, rlim_t value) {
+    struct rlimit rl = {value, value};
+    if (setrlimit(resource, &rl) != 0) {
+        /* An unset limit is the sandbox's failure, not the program's: refuse to run. */
+        _exit(126);
+    }
+}
+
+static void close_from(int lowest) {
+    if (syscall(SYS_close_range, lowest, ~0U, 0) == 0) return;
+    for (int fd = lowest; fd < 65536; fd++) close(fd);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: execbox-init STATUS_FD CPU_SECONDS FSIZE NOFILE PROGRAM [ARGS...]\n");
+        return 126;
+    }
+    int status_fd = atoi(argv[1]);
+    rlim_t cpu = strtoull(argv[2], NULL, 10);
+    rlim_t fsize = strtoull(argv[3], NULL, 10);
+    rlim_t nofile = strtoull(argv[4], NULL, 10);
+
+    /* No other process of this uid may ptrace us or read our descriptors. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+
+    long long start = now_ns();
+    pid_t child = fork();
+    if (child < 0) {
+        dprintf(status_fd, "exec-error %d 0\n", errno);
+        return 126;
+    }
+    if (child == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        set_limit(RLIMIT_CORE, 0);
+        set_limit(RLIMIT_CPU, cpu);
+        set_limit(RLIMIT_FSIZE, fsize);
+        set_limit(RLIMIT_NOFILE, nofile);
+        /* The program gets descriptors 0-2 only (the status descriptor closes on exec). */
+        if (status_fd > 3) syscall(SYS_close_range, 3, status_fd - 1, 0);
+        syscall(SYS_close_range, status_fd + 1, ~0U, 0);
+        execvp(argv[5], &argv[5]);
+        int err = errno;
+        dprintf(status_fd, "exec-error %d 0\n", err);
+        fprintf(stderr, "execbox: cannot run %s: %s\n", argv[5], strerror(err));
+        _exit(127);
+    }
+    close_from(3 > status_fd + 1 ? 3 : status_fd + 1);
+
+    int status = 0;
+    for (;;) {
+        int st;
+        pid_t done = waitpid(-1, &st, __WALL);
+        if (done == child) {
+            status = st;
+            break;
+        }
+        if (done < 0 && errno != EINTR) {
+            dprintf(status_fd, "exec-error %d 0\n", errno);
+            return 126;
+        }
+    }
+    long long wall = now_ns() - start;
+    if (WIFSIGNALED(status))
+        dprintf(status_fd, "signal %d %lld\n", WTERMSIG(status), wall);
+    else
+        dprintf(status_fd, "exit %d %lld\n", WEXITSTATUS(status), wall);
+    return 0;
+}
