@@ -1,0 +1,262 @@
+// The execbox web editor: pick a language, write code, press Run, read the result.
+import { Api } from "./api.js";
+import { createEditor } from "./editor.js";
+import { describeFailure } from "./errors.js";
+import { byteLength, formatWhen, statusLabel, usageText } from "./format.js";
+import { ResultPanel, el } from "./panel.js";
+import { starterFor } from "./starters.js";
+
+const KEY_STORAGE = "execbox.apiKey";
+const LANGUAGE_STORAGE = "execbox.language";
+
+function storageGet(name) {
+  try { return localStorage.getItem(name) || ""; } catch { return ""; }
+}
+function storageSet(name, value) {
+  try {
+    if (value) localStorage.setItem(name, value);
+    else localStorage.removeItem(name);
+  } catch { /* private mode: the key lives for this page only */ }
+}
+
+class EditorPage {
+  constructor() {
+    this.$ = (id) => document.getElementById(id);
+    this.apiKey = storageGet(KEY_STORAGE);
+    this.api = new Api(() => this.apiKey);
+    this.languages = [];
+    this.language = null;
+    this.drafts = new Map();
+    this.usage = null;
+    this.busy = false;
+    this.panel = new ResultPanel(this.$("result"));
+    this.editor = createEditor(this.$("editor"), { onRun: () => this.run(), label: "Code editor" });
+  }
+
+  async start() {
+    this.bind();
+    this.showKeyState();
+    this.panel.idle("Loading languages…");
+    await this.loadLanguages();
+    this.refreshUsage();
+    this.refreshRuns();
+  }
+
+  bind() {
+    this.$("run").addEventListener("click", () => this.run());
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.defaultPrevented) {
+        event.preventDefault();
+        this.run();
+      }
+    });
+    this.$("language").addEventListener("change", (event) => this.switchLanguage(event.target.value));
+    this.$("key-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.setKey(this.$("api-key").value.trim());
+    });
+    this.$("key-clear").addEventListener("click", () => this.setKey(""));
+    this.$("key-show").addEventListener("change", (event) => {
+      this.$("api-key").type = event.target.checked ? "text" : "password";
+    });
+    this.$("runs-refresh").addEventListener("click", () => this.refreshRuns());
+    this.$("reset-code").addEventListener("click", () => {
+      if (this.language) this.editor.setCode(starterFor(this.language));
+      this.editor.focus();
+    });
+    this.$("runs").addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-run-id]");
+      if (button) this.restoreRun(button.dataset.runId);
+    });
+  }
+
+  // --- languages -----------------------------------------------------------
+
+  async loadLanguages() {
+    const select = this.$("language");
+    const answer = await this.api.languages();
+    if (!answer.ok || !Array.isArray(answer.data) || answer.data.length === 0) {
+      select.replaceChildren(el("option", { value: "" }, "(no languages)"));
+      select.disabled = true;
+      this.$("run").disabled = true;
+      const failure = answer.ok
+        ? { title: "No languages available", message: "This server has no language it can run right now.", hint: "Ask its administrator to run `execbox doctor`." }
+        : { ...describeFailure(answer), hint: "Reload the page to try again." };
+      this.panel.error(failure);
+      return;
+    }
+    this.languages = answer.data;
+    select.replaceChildren(
+      ...this.languages.map((lang) =>
+        el("option", { value: lang.id }, lang.version ? `${lang.name} (${lang.version})` : lang.name),
+      ),
+    );
+    select.disabled = false;
+    this.$("run").disabled = false;
+    const saved = storageGet(LANGUAGE_STORAGE);
+    const first =
+      this.find(saved) || this.find("python") || this.languages[0];
+    this.selectLanguage(first, starterFor(first));
+    this.panel.idle("Press Run (or Ctrl+Enter) to run your code. The result appears here.");
+  }
+
+  find(id) {
+    return this.languages.find((lang) => lang.id === id) || null;
+  }
+
+  selectLanguage(language, code) {
+    this.language = language;
+    this.$("language").value = language.id;
+    this.editor.setLanguage(language);
+    this.editor.setCode(code);
+    storageSet(LANGUAGE_STORAGE, language.id);
+  }
+
+  switchLanguage(id) {
+    const next = this.find(id);
+    if (!next || (this.language && next.id === this.language.id)) return;
+    if (this.language) {
+      const code = this.editor.getCode();
+      if (code !== starterFor(this.language)) this.drafts.set(this.language.id, code);
+      else this.drafts.delete(this.language.id);
+    }
+    this.selectLanguage(next, this.drafts.get(next.id) ?? starterFor(next));
+  }
+
+  // --- running -------------------------------------------------------------
+
+  async run() {
+    if (this.busy || !this.language) return;
+    const language = this.language;
+    const code = this.editor.getCode();
+    const body = { language: language.id, code, stdin: this.$("stdin").value, args: [] };
+    this.setBusy(true);
+    this.panel.running(language.name);
+    try {
+      const answer = await this.api.execute(body);
+      if (answer.ok) {
+        this.panel.result(answer.data, language.name);
+        if (answer.data.usage) this.showUsage(answer.data.usage);
+        this.refreshRuns();
+      } else {
+        if (answer.status === 429 && this.usage) this.showUsage({ ...this.usage, remaining: 0 });
+        this.panel.error(
+          describeFailure(answer, {
+            hasKey: Boolean(this.apiKey),
+            codeBytes: byteLength(code),
+            languageName: language.name,
+            usage: this.usage,
+          }),
+        );
+        if (answer.status === 429 || answer.status === 401) this.refreshUsage();
+      }
+    } finally {
+      this.setBusy(false);
+    }
+  }
+
+  setBusy(busy) {
+    this.busy = busy;
+    const button = this.$("run");
+    button.disabled = busy;
+    button.setAttribute("aria-busy", String(busy));
+    button.querySelector(".label").textContent = busy ? "Running…" : "Run";
+  }
+
+  // --- API key and usage ---------------------------------------------------
+
+  setKey(key) {
+    this.apiKey = key;
+    storageSet(KEY_STORAGE, key);
+    this.$("api-key").value = key;
+    this.showKeyState();
+    this.refreshUsage();
+    this.refreshRuns();
+  }
+
+  showKeyState() {
+    const input = this.$("api-key");
+    if (!input.value) input.value = this.apiKey;
+    this.$("key-state").textContent = this.apiKey
+      ? `Signed in with an API key ending in …${this.apiKey.slice(-4)}`
+      : "Guest (no API key)";
+  }
+
+  async refreshUsage() {
+    const answer = await this.api.usage();
+    if (answer.ok) this.showUsage(answer.data);
+    else if (answer.status === 401) this.$("usage").textContent = this.apiKey ? "API key not accepted" : "Sign in with an API key";
+    else this.$("usage").textContent = "";
+  }
+
+  showUsage(usage) {
+    this.usage = usage;
+    this.$("usage").textContent = usageText(usage);
+  }
+
+  // --- recent runs ---------------------------------------------------------
+
+  async refreshRuns() {
+    const list = this.$("runs");
+    const note = this.$("runs-note");
+    const answer = await this.api.runs();
+    if (!answer.ok) {
+      list.replaceChildren();
+      note.textContent = answer.status === 401 || answer.status === 403
+        ? "Your recent runs appear here once you are signed in with an API key."
+        : `Recent runs could not be loaded: ${describeFailure(answer).message}`;
+      return;
+    }
+    const runs = Array.isArray(answer.data) ? answer.data : answer.data.runs || answer.data.items || [];
+    note.textContent = runs.length ? "" : "No runs yet.";
+    list.replaceChildren(...runs.slice(0, 50).map((run) => this.runItem(run)));
+  }
+
+  runItem(run) {
+    const id = run.runId ?? run.id;
+    const lang = this.find(run.language);
+    const when = run.createdAt ?? run.created_at ?? run.finishedAt ?? run.startedAt;
+    const status = run.status || "queued";
+    return el(
+      "li",
+      {},
+      el(
+        "button",
+        { type: "button", "data-run-id": id, className: `run-item status-${status}` },
+        el("span", { className: "run-lang" }, lang ? lang.name : run.language || "?"),
+        el("span", { className: "run-status" }, statusLabel(status)),
+        el("time", { className: "run-when", datetime: when || null }, formatWhen(when)),
+      ),
+    );
+  }
+
+  async restoreRun(runId) {
+    if (this.busy) return;
+    const answer = await this.api.run(runId);
+    if (!answer.ok) {
+      this.panel.error({ ...describeFailure(answer), title: "Could not open that run" });
+      return;
+    }
+    const run = answer.data;
+    const language = this.find(run.language);
+    const code = typeof run.code === "string" ? run.code : "";
+    if (language) this.selectLanguage(language, code);
+    else this.editor.setCode(code);
+    this.$("stdin").value = run.stdin ?? "";
+    if (run.status === "queued" || run.status === "running") {
+      this.panel.idle(`This run is still ${run.status}. Refresh the list in a moment to see its result.`);
+    } else {
+      this.panel.result(run, language ? language.name : run.language);
+    }
+    this.editor.focus();
+  }
+}
+
+function boot() {
+  const page = new EditorPage();
+  window.execboxEditor = page; // for debugging from the console
+  page.start();
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+else boot();
