@@ -1,0 +1,243 @@
+"""The editor at ``/`` in a real headless Chromium against a real ``execbox serve``.
+
+Each test does what a person would: pick a language, type, press Run (or Ctrl+Enter), read
+the result panel. A screenshot of every case is kept in ``artifacts/web/``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .conftest import ARTIFACTS, Server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.browser
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def _open(page: Page, server: Server) -> None:
+    page.goto(server.base_url + "/")
+    page.wait_for_selector("#language:not([disabled])")
+    page.wait_for_selector("[data-state=idle]")
+
+
+def _choose(page: Page, language: str) -> None:
+    page.select_option("#language", language)
+
+
+def _write(page: Page, code: str) -> None:
+    """Replaces the editor's text the way a paste does (no auto-indent or bracket closing)."""
+    page.click(".cm-content")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(code)
+
+
+def _editor_text(page: Page) -> str:
+    return str(page.evaluate("window.execboxEditor.editor.getCode()"))
+
+
+def _run(page: Page, *, keyboard: bool = False) -> None:
+    if keyboard:
+        page.click(".cm-content")
+        page.keyboard.press("Control+Enter")
+    else:
+        page.click("#run")
+    page.wait_for_selector(
+        "#result [data-state=result], #result [data-state=error]", timeout=RUN_TIMEOUT_MS
+    )
+
+
+def _field(page: Page, name: str) -> str:
+    return page.inner_text(f'#result [data-field="{name}"]')
+
+
+def _screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _usage(page: Page) -> dict[str, object]:
+    answer = page.evaluate(
+        """async () => {
+             const key = localStorage.getItem('execbox.apiKey');
+             const headers = key ? {Authorization: `Bearer ${key}`} : {};
+             return (await fetch('/api/usage', {headers})).json();
+           }"""
+    )
+    assert isinstance(answer, dict)
+    return answer
+
+
+def _use_key(page: Page, key: str) -> None:
+    page.click(".key summary")
+    page.fill("#api-key", key)
+    page.click("#key-form button[type=submit]")
+    page.wait_for_function("document.getElementById('key-state').textContent.includes('API key')")
+
+
+def test_typing_and_running_python_shows_output_exit_code_and_duration(
+    page: Page, server: Server
+) -> None:
+    _open(page, server)
+    _choose(page, "python")
+    page.click(".cm-content")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type("print('Hello from the browser'); print(6 * 7)")
+    runs_before = _usage(page)["runsToday"]
+
+    # Two clicks in one go: the second must not start a second run.
+    page.evaluate("document.getElementById('run').click(); document.getElementById('run').click()")
+    assert page.is_disabled("#run")
+    assert page.inner_text("#run") == "Running…"
+    page.wait_for_selector("#result [data-state=result]", timeout=RUN_TIMEOUT_MS)
+
+    assert _field(page, "stdout") == "Hello from the browser\n42"
+    assert _field(page, "exit-code") == "0 ✓"
+    assert re.fullmatch(r"\d+(\.\d)? ms", _field(page, "duration"))
+    assert _field(page, "status") == "Success"
+    assert _field(page, "language").startswith("Python 3.")
+    assert re.fullmatch(r"[\d.]+ (B|KB|MB)", _field(page, "memory"))
+    assert _field(page, "stderr") == "(none)"
+    assert page.is_enabled("#run")
+    assert _usage(page)["runsToday"] == runs_before + 1  # type: ignore[operator]
+    assert "left today" in page.inner_text("#usage")
+    _screenshot(page, "python-ok")
+
+
+def test_runtime_error_shows_stderr_under_errors(page: Page, server: Server) -> None:
+    _open(page, server)
+    _choose(page, "python")
+    _write(page, "print('before')\nprint(1 / 0)\n")
+    _run(page, keyboard=True)
+
+    assert _field(page, "status") == "Runtime error"
+    assert _field(page, "exit-code") == "1 ✗"
+    assert _field(page, "stdout") == "before"
+    assert page.inner_text("#result .block-stderr h3") == "--- Errors ---"
+    assert "ZeroDivisionError: division by zero" in _field(page, "stderr")
+    _screenshot(page, "python-runtime-error")
+
+
+def test_compile_error_shows_the_compilers_message(page: Page, server: Server) -> None:
+    _open(page, server)
+    _choose(page, "c")
+    assert "#include <stdio.h>" in _editor_text(page)  # the starter was loaded
+    _write(page, "#include <stdio.h>\n\nint main(void) {\n    return undefined_name;\n}\n")
+    _run(page)
+
+    assert _field(page, "status") == "Compile error"
+    compiler_says = _field(page, "compile-output")
+    assert "undefined_name" in compiler_says
+    assert "error" in compiler_says
+    assert "✗" in _field(page, "exit-code")
+    _screenshot(page, "c-compile-error")
+
+
+def test_switching_language_runs_javascript(page: Page, server: Server) -> None:
+    _open(page, server)
+    _choose(page, "python")
+    _write(page, "print('a python draft')\n")
+    _choose(page, "javascript")
+    assert "console.log" in _editor_text(page)  # the JavaScript starter replaced the draft
+    _write(page, "const xs = [1, 2, 3].map((x) => x * 2);\nconsole.log(xs.join(','));\n")
+    _run(page, keyboard=True)
+
+    assert _field(page, "language").startswith("JavaScript")
+    assert _field(page, "stdout") == "2,4,6"
+    assert _field(page, "exit-code") == "0 ✓"
+    _screenshot(page, "javascript-ok")
+
+    _choose(page, "python")  # the Python draft is kept for the session
+    assert _editor_text(page) == "print('a python draft')\n"
+
+
+def test_used_up_quota_says_so_and_when_it_resets(page: Page, server: Server) -> None:
+    server.cli("plans", "set", "tiny", "--daily-runs", "1")
+    key = server.create_user("web-quota", plan="tiny")
+    _open(page, server)
+    _use_key(page, key)
+    page.wait_for_function("document.getElementById('usage').textContent.includes('1 of 1')")
+    _choose(page, "python")
+    _write(page, "print('first')\n")
+    _run(page)
+    assert _field(page, "stdout") == "first"
+    assert "0 of 1" in page.inner_text("#usage")
+
+    _write(page, "print('second')\n")
+    _run(page)
+    assert _field(page, "error-title") == "Daily runs used up"
+    assert _field(page, "error-message")
+    assert re.search(r"Runs reset in .+ \(at .+\)\.", _field(page, "error-hint"))
+    _screenshot(page, "quota-used-up")
+
+
+def test_code_larger_than_the_plan_allows_says_the_limit(page: Page, server: Server) -> None:
+    server.cli("plans", "set", "small-code", "--max-code-bytes", "64")
+    key = server.create_user("web-small", plan="small-code")
+    _open(page, server)
+    _use_key(page, key)
+    _choose(page, "python")
+    _write(page, "print('this line is long enough to pass sixty-four bytes of code')\n" * 2)
+    _run(page)
+
+    assert _field(page, "error-title") == "Code too large"
+    assert "Your code is 134 bytes" in _field(page, "error-hint")
+    assert "64" in _field(page, "error-message") + _field(page, "error-hint")
+    _screenshot(page, "code-too-large")
+
+
+def test_bad_api_key_is_a_readable_message(page: Page, server: Server) -> None:
+    _open(page, server)
+    _use_key(page, "not-a-real-key")
+    _write(page, "print(1)\n")
+    _run(page)
+
+    assert _field(page, "error-title") == "API key not accepted"
+    assert "clear it to run as a guest" in _field(page, "error-hint")
+    _screenshot(page, "bad-api-key")
+
+
+def test_recent_run_restores_its_code_and_result(page: Page, server: Server) -> None:
+    key = server.create_user("web-history")
+    _open(page, server)
+    _use_key(page, key)
+    _choose(page, "bash")
+    page.fill("#stdin", "from stdin\n")
+    _write(page, 'read line\necho "got: $line"\n')
+    _run(page)
+    assert _field(page, "stdout") == "got: from stdin"
+    page.wait_for_selector("#runs button[data-run-id]")
+
+    page.reload()
+    page.wait_for_selector("#language:not([disabled])")
+    _choose(page, "python")
+    page.click("#runs button[data-run-id]")
+    page.wait_for_selector("#result [data-state=result]")
+
+    assert page.input_value("#language") == "bash"
+    assert _editor_text(page) == 'read line\necho "got: $line"\n'
+    assert page.input_value("#stdin") == "from stdin\n"
+    assert _field(page, "stdout") == "got: from stdin"
+    _screenshot(page, "recent-run-restored")
+
+
+def test_narrow_screen_stacks_the_panes(page: Page, server: Server) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    _open(page, server)
+    _write(page, "print('narrow')\n")
+    _run(page)
+    assert _field(page, "stdout") == "narrow"
+    code_box = page.locator(".code-pane").bounding_box()
+    result_box = page.locator(".result-pane").bounding_box()
+    assert code_box and result_box
+    assert result_box["y"] >= code_box["y"] + code_box["height"]  # below, not beside
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    _screenshot(page, "narrow-screen")
