@@ -224,6 +224,7 @@ class EditorPage {
         "button",
         { type: "button", "data-run-id": id, className: `run-item status-${status}` },
         el("span", { className: "run-lang" }, lang ? lang.name : run.language || "?"),
+        el("code", { className: "run-code" }, firstLine(run.codePreview ?? run.code ?? "")),
         el("span", { className: "run-status" }, statusLabel(status)),
         el("time", { className: "run-when", datetime: when || null }, formatWhen(when)),
       ),
@@ -250,6 +251,11 @@ class EditorPage {
     }
     this.editor.focus();
   }
+}
+
+function firstLine(code) {
+  const line = String(code).split("\n").find((l) => l.trim()) || "";
+  return line.trim().slice(0, 80);
 }
 
 function boot() {
