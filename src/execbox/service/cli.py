@@ -1,9 +1,161 @@
-"""Service commands (serve, users, plans); filled in by the service work."""
+"""Service commands: ``serve``, ``users ...`` and ``plans ...``.
+
+They work on the database the settings name (``EXECBOX_DATA_DIR`` /
+``EXECBOX_DATABASE_URL``), migrating it first, so they work on a fresh machine
+and on a server that is running (changes apply to its next request).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
 import typer
+from sqlalchemy.orm import Session
+
+from execbox.errors import ConfigError
+from execbox.settings import Settings
+from execbox.store import Database, Plan, plans, users, utcnow
+
+T = TypeVar("T")
+
+users_app = typer.Typer(help="Users and their API keys.", no_args_is_help=True)
+plans_app = typer.Typer(
+    help="Plans: daily runs, code size, limits, languages.", no_args_is_help=True
+)
+
+
+def _with_store(work: Callable[[Session], T]) -> T:
+    try:
+        db = Database(Settings().effective_database_url)
+        try:
+            db.migrate()
+            with db.transaction() as session:
+                plans.ensure_builtin(session, utcnow())
+                return work(session)
+        finally:
+            db.close()
+    except ConfigError as exc:
+        typer.echo(f"execbox: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="runs at once (default: one per core)")
+    ] = None,
+) -> None:
+    """Serve the web editor, the API and the workers on an embedded database."""
+    from execbox.service.server import serve as run_server
+
+    given = {"host": host, "port": port, "workers": workers}
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+    except ValueError as exc:
+        typer.echo(f"execbox: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    run_server(settings)
+
+
+@users_app.command("create")
+def users_create(
+    name: str, plan: Annotated[str, typer.Option(help="the user's plan")] = "free"
+) -> None:
+    """Create a user; the API key is the last line printed (it is not shown again)."""
+    user, key = _with_store(lambda s: users.create(s, name, plan, utcnow()))
+    typer.echo(f"created user {user.name} on plan {user.plan}; API key:")
+    typer.echo(key)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users with their plan and state."""
+    for user in _with_store(users.list_all):
+        state = "disabled" if user.disabled else "active"
+        typer.echo(f"{user.name}\t{user.plan}\t{state}\t{user.created_at:%Y-%m-%d %H:%M}Z")
+
+
+@users_app.command("disable")
+def users_disable(name: str) -> None:
+    """Disable a user: their key stops working at once."""
+    _with_store(lambda s: users.set_disabled(s, name, True))
+    typer.echo(f"disabled user {name}")
+
+
+@users_app.command("enable")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again."""
+    _with_store(lambda s: users.set_disabled(s, name, False))
+    typer.echo(f"enabled user {name}")
+
+
+@users_app.command("set-plan")
+def users_set_plan(name: str, plan: str) -> None:
+    """Move a user to another plan."""
+    _with_store(lambda s: users.set_plan(s, name, plan))
+    typer.echo(f"user {name} is on plan {plan}")
+
+
+@users_app.command("rotate-key")
+def users_rotate_key(name: str) -> None:
+    """Give a user a new API key (the last line printed); the old one stops working."""
+    key = _with_store(lambda s: users.rotate_key(s, name))
+    typer.echo(f"new API key for {name}:")
+    typer.echo(key)
+
+
+def _describe(plan: Plan) -> str:
+    langs = ",".join(plan.languages) if plan.languages is not None else "*"
+    return (
+        f"{plan.name}\tdaily-runs={plan.daily_runs}\tmax-code-bytes={plan.max_code_bytes}\t"
+        f"time-limit={plan.time_limit_s:g}s\tmemory-limit={plan.memory_limit_mb}MB\tlanguages={langs}"
+    )
+
+
+@plans_app.command("set")
+def plans_set(
+    name: str,
+    daily_runs: Annotated[int | None, typer.Option(help="runs a day")] = None,
+    max_code_bytes: Annotated[int | None, typer.Option(help="largest code, bytes")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="most a run may ask, seconds")] = None,
+    memory_limit: Annotated[int | None, typer.Option(help="most a run may ask, MB")] = None,
+    languages: Annotated[
+        str | None, typer.Option(help="comma-separated language ids, or '*' for every one")
+    ] = None,
+) -> None:
+    """Create or update a plan (a new plan starts from free's values)."""
+    langs: tuple[str, ...] | str | None = None
+    if languages is not None:
+        ids = tuple(part.strip().lower() for part in languages.split(",") if part.strip())
+        langs = "*" if ids in ((), ("*",)) else ids
+
+    def work(session: Session) -> Plan:
+        changes: dict[str, object] = {
+            "daily_runs": daily_runs,
+            "max_code_bytes": max_code_bytes,
+            "time_limit_s": time_limit,
+            "memory_limit_mb": memory_limit,
+        }
+        if langs == "*":
+            plans.set_plan(session, name, utcnow(), **changes)
+            return plans.set_languages(session, name, None, utcnow())
+        changes["languages"] = langs
+        return plans.set_plan(session, name, utcnow(), **changes)
+
+    typer.echo(_describe(_with_store(work)))
+
+
+@plans_app.command("list")
+def plans_list() -> None:
+    """List plans."""
+    for plan in _with_store(plans.list_all):
+        typer.echo(_describe(plan))
 
 
 def register(app: typer.Typer) -> None:
     """Add the service's commands to the main command line."""
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
+    app.add_typer(plans_app, name="plans")

@@ -116,3 +116,15 @@ def _validate(plan: Plan) -> None:
         raise ConfigError("the time limit must be a positive number of seconds")
     if plan.memory_limit_mb < 8:
         raise ConfigError("the memory limit must be at least 8 MB")
+
+
+def set_languages(
+    session: Session, name: str, languages: tuple[str, ...] | None, now: datetime
+) -> Plan:
+    """Set which languages a plan may run (``None``: every language)."""
+    row = session.get(PlanRow, name)
+    if row is None:
+        raise ConfigError(f"no plan named {name!r}")
+    plan = replace(_to_plan(row), languages=languages)
+    _write(row, plan, now)
+    return plan

@@ -1,0 +1,117 @@
+"""The app factory: ``create_app(settings)`` wires store, dispatcher, engine and routes.
+
+Nothing happens at import.  Start-up (in the lifespan) migrates the database,
+inserts missing built-in plans, finalizes runs a crash interrupted and reads
+the toolchains' versions; shutdown drains: the server stops taking requests,
+every accepted run finishes and is stored, then the workers stop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from execbox import __version__
+from execbox.dispatch import LocalDispatcher
+from execbox.engine import Engine
+from execbox.languages import LanguageRegistry, load_registry
+from execbox.sandbox.base import SandboxBackend
+from execbox.service.bodylimit import BodyLimitMiddleware
+from execbox.service.context import ServiceContext
+from execbox.service.errors import install_error_handlers
+from execbox.service.health import ReadinessProbe
+from execbox.service.metrics import Metrics
+from execbox.service.routes import router
+from execbox.service.runner import RunService
+from execbox.service.schemas import LanguageInfo
+from execbox.settings import Settings
+from execbox.store import Clock, Database, plans, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: SandboxBackend | None = None,
+    registry: LanguageRegistry | None = None,
+    clock: Clock = utcnow,
+) -> FastAPI:
+    """The whole service as an ASGI app; ``backend``/``registry``/``clock`` are for tests."""
+    if backend is None:
+        from execbox.sandbox.factory import create_backend
+
+        backend = create_backend(settings)
+    registry = registry or load_registry()
+    registry = registry.only(lang.id for lang in registry.all() if lang.host_available())
+
+    db = Database(settings.effective_database_url)
+    engine = Engine(settings, registry, backend)
+    dispatcher = LocalDispatcher(engine, workers=settings.workers, queue_limit=settings.queue_limit)
+    metrics = Metrics(dispatcher.queue_depth, dispatcher.in_flight)
+    ctx = ServiceContext(
+        settings=settings,
+        db=db,
+        registry=registry,
+        dispatcher=dispatcher,
+        runs=RunService(settings, db, registry, dispatcher, metrics, clock),
+        readiness=ReadinessProbe(engine, db, settings.readiness_cache_s),
+        metrics=metrics,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(_start, ctx, clock)
+        try:
+            yield
+        finally:
+            log.info("draining %d in-flight run(s)", dispatcher.in_flight())
+            await ctx.runs.drain()
+            await anyio.to_thread.run_sync(dispatcher.close)
+            db.close()
+
+    app = FastAPI(
+        title="execbox",
+        version=__version__,
+        description="Runs untrusted code in fresh, isolated, limited sandboxes.",
+        lifespan=lifespan,
+    )
+    app.state.execbox = ctx
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(router)
+    _mount_editor(app)
+    return app
+
+
+def _start(ctx: ServiceContext, clock: Clock) -> None:
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.db.migrate()
+    with ctx.db.transaction() as session:
+        plans.ensure_builtin(session, clock())
+    ctx.runs.recover()
+    ctx.languages = [
+        LanguageInfo(id=lang.id, name=lang.name, version=lang.host_version, aliases=lang.aliases)
+        for lang in ctx.registry.all()
+    ]
+
+
+def _mount_editor(app: FastAPI) -> None:
+    try:
+        from execbox.web import mount_editor
+    except ImportError:  # the editor is optional in a stripped-down install
+        log.warning("the web editor is not installed; GET / serves a placeholder")
+
+        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+        def placeholder() -> str:
+            return (
+                "<!doctype html><title>execbox</title><p>execbox API: see <a href=/docs>/docs</a>."
+            )
+
+        return
+    mount_editor(app)

@@ -1,0 +1,58 @@
+"""Who is calling: a user by API key, or a guest counted by client address.
+
+The user and their plan are read from the database on every request, so
+``execbox users disable`` and ``execbox plans set`` take effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from execbox.service.errors import Unauthorized
+from execbox.store import Plan, User, plans, users
+
+
+@dataclass(frozen=True)
+class Caller:
+    subject: str
+    """Whom runs are counted against and who may read them."""
+    plan: Plan
+    user: User | None = None
+    address: str = ""
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user is None
+
+
+def bearer_key(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header; 401 for any other scheme."""
+    if header is None:
+        return None
+    scheme, _, key = header.strip().partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("The Authorization header must be 'Bearer <api key>'.")
+    return key
+
+
+def identify(
+    session: Session, *, authorization: str | None, address: str, guests_enabled: bool
+) -> Caller:
+    key = bearer_key(authorization)
+    if key is None:
+        if not guests_enabled:
+            raise Unauthorized("An API key is required: send 'Authorization: Bearer <api key>'.")
+        return Caller(
+            subject=f"guest:{address}", plan=plans.require(session, "guest"), address=address
+        )
+    user = users.by_key(session, key)
+    if user is None:
+        raise Unauthorized("The API key is not valid.")
+    if user.disabled:
+        raise Unauthorized("This API key's user is disabled.")
+    return Caller(
+        subject=user.subject, plan=plans.require(session, user.plan), user=user, address=address
+    )

@@ -1,0 +1,186 @@
+"""The service's request errors, and the one place every error becomes the contract's body.
+
+    RequestError (execbox.errors)
+    ├── InvalidJson       400  the body is not JSON
+    ├── Unauthorized      401  a bad key, or no key while guests are off
+    ├── PlanForbidden     403  the plan does not allow this language
+    ├── RunNotFound       404  no such run for this caller
+    ├── CodeTooLarge      413  code larger than the plan allows
+    ├── BodyTooLarge      413  the request body passes the server's cap
+    └── QuotaExceeded     429  the plan's daily runs are used up
+    NoCapacity (execbox.dispatch)  503  every worker busy, queue full
+
+Every response is ``{"error": {"code": slug, "message": sentence}}``; FastAPI's own
+validation and HTTP errors are rewritten to the same shape, and an unexpected
+exception becomes a 500 with the same body (and a log line), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+
+from execbox.dispatch import NoCapacity
+from execbox.errors import InvalidInput, InvalidLimits, RequestError, UnknownLanguage
+
+log = logging.getLogger(__name__)
+
+
+class InvalidJson(RequestError):
+    status = 400
+
+
+class Unauthorized(RequestError):
+    status = 401
+
+
+class PlanForbidden(RequestError):
+    status = 403
+
+
+class RunNotFound(RequestError):
+    status = 404
+
+
+class CodeTooLarge(RequestError):
+    status = 413
+
+
+class BodyTooLarge(RequestError):
+    status = 413
+
+
+class QuotaExceeded(RequestError):
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+_SLUGS: dict[type[Exception], tuple[int, str]] = {
+    InvalidJson: (400, "invalid_json"),
+    Unauthorized: (401, "unauthorized"),
+    PlanForbidden: (403, "forbidden"),
+    RunNotFound: (404, "not_found"),
+    CodeTooLarge: (413, "code_too_large"),
+    BodyTooLarge: (413, "body_too_large"),
+    QuotaExceeded: (429, "quota_exceeded"),
+    UnknownLanguage: (422, "unknown_language"),
+    InvalidLimits: (422, "invalid_limits"),
+    InvalidInput: (422, "invalid_input"),
+    RequestError: (422, "invalid_request"),
+}
+
+_HTTP_SLUGS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return {"error": error}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    retry_after: int | None = None,
+) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_body(code, message, field), status_code=status, headers=headers)
+
+
+def _request_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestError)
+    status, code = next(v for k, v in _SLUGS.items() if isinstance(exc, k))
+    retry = exc.retry_after_s if isinstance(exc, QuotaExceeded) else None
+    return error_response(status, code, exc.message, field=exc.field, retry_after=retry)
+
+
+def _no_capacity(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NoCapacity)
+    return error_response(503, "no_capacity", exc.message, retry_after=exc.retry_after_s)
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    """The request field an error is about (the top-level name, as the client sent it)."""
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return parts[0] if parts else "body"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], raw: bytes) -> M:
+    """``raw`` as JSON validated into ``model``; 400 for bad JSON, 422 naming the field."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidJson("The request body is not valid JSON.") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _field_name(first.get("loc", ()))
+    if first.get("type") == "missing":
+        message = f"The field {field!r} is required."
+    elif field == "body":
+        message = f"The request body is invalid: {first.get('msg', 'invalid')}."
+    else:
+        message = f"The field {field!r} is invalid: {first.get('msg', 'invalid')}."
+    return error_response(422, "invalid_request", message, field=field)
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_SLUGS.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+    if not message.endswith("."):
+        message += "."
+    response = error_response(exc.status_code, code, message)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error serving %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "The service failed; the error was logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestError, _request_error)
+    app.add_exception_handler(NoCapacity, _no_capacity)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

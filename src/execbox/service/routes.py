@@ -1,0 +1,131 @@
+"""The HTTP routes: the run API, the caller's usage and history, health and metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from execbox.service.auth import Caller
+from execbox.service.context import ServiceContext
+from execbox.service.errors import error_response, parse_body
+from execbox.service.schemas import (
+    ErrorBody,
+    LanguageInfo,
+    RunDetail,
+    RunRequest,
+    RunResponse,
+    RunSummary,
+    Usage,
+)
+
+router = APIRouter()
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "The body is not valid JSON.",
+        401: "The API key is not valid, or guests are off and none was sent.",
+        403: "The plan does not allow this language.",
+        413: "The code is larger than the plan allows, or the body is too large.",
+        422: "A field is missing or invalid; an unknown language lists the supported ones.",
+        429: "The plan's daily runs are used up (Retry-After set).",
+        503: "No capacity right now (Retry-After set).",
+    }.items()
+}
+
+
+def context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.execbox
+    return ctx
+
+
+Context = Annotated[ServiceContext, Depends(context)]
+
+
+async def caller(
+    request: Request,
+    ctx: Context,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Caller:
+    address = request.client.host if request.client else "unknown"
+    return await ctx.runs.identify(authorization, address)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+@router.post(
+    "/api/editor/run",
+    response_model=RunResponse,
+    responses=_ERRORS,
+    tags=["runs"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RunRequest.model_json_schema()}},
+        }
+    },
+)
+async def run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
+    """Run a program in a fresh sandbox and answer with its result and the caller's usage.
+
+    The body is read as JSON whatever its declared content type (``curl -d`` sends
+    a form type), so a client gets a 400 for bad JSON rather than a puzzling 422.
+    """
+    body = parse_body(RunRequest, await request.body())
+    result = await ctx.runs.run(who, body)
+    return JSONResponse(result.model_dump(mode="json", by_alias=True))
+
+
+@router.get("/api/languages", response_model=list[LanguageInfo], tags=["runs"])
+async def languages(ctx: Context) -> JSONResponse:
+    """The languages this server can run."""
+    return JSONResponse([info.model_dump(by_alias=True) for info in ctx.languages])
+
+
+@router.get("/api/usage", response_model=Usage, responses=_ERRORS, tags=["account"])
+async def usage(who: CallerDep, ctx: Context) -> JSONResponse:
+    """The caller's runs today against their plan's daily limit."""
+    return JSONResponse((await ctx.runs.usage(who)).model_dump(by_alias=True))
+
+
+@router.get("/api/runs", response_model=list[RunSummary], responses=_ERRORS, tags=["account"])
+async def recent_runs(
+    who: CallerDep, ctx: Context, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> JSONResponse:
+    """The caller's recent runs, newest first."""
+    limit = min(limit, ctx.settings.recent_runs_limit)
+    summaries = await ctx.runs.recent(who, limit)
+    return JSONResponse([summary.model_dump(by_alias=True) for summary in summaries])
+
+
+@router.get("/api/runs/{run_id}", response_model=RunDetail, responses=_ERRORS, tags=["account"])
+async def one_run(run_id: str, who: CallerDep, ctx: Context) -> JSONResponse:
+    """One of the caller's runs with its code, stdin and result."""
+    detail = await ctx.runs.detail(who, run_id)
+    return JSONResponse(detail.model_dump(mode="json", by_alias=True))
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+async def readyz(ctx: Context) -> JSONResponse:
+    """A sandbox can run a program now and the database answers (cached a few seconds)."""
+    readiness = await ctx.readiness.check()
+    if readiness.ready:
+        return JSONResponse({"status": "ready", "checks": readiness.checks})
+    failed = "; ".join(f"{k} {v}" for k, v in readiness.checks.items() if v != "ok")
+    response = error_response(503, "not_ready", f"Not ready: {failed}.", retry_after=5)
+    return response
+
+
+@router.get("/metrics", tags=["operations"])
+async def metrics(ctx: Context) -> Response:
+    """Prometheus metrics."""
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,164 @@
+"""The API's request and response bodies, with the contract's camelCase names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic.alias_generators import to_camel
+
+from execbox.results import RunResult, Status
+from execbox.store import Plan, RunRecord
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class RunRequest(_Wire):
+    """``POST /api/editor/run``: strict types, so ``"5"`` is not a time limit."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    language: StrictStr = Field(max_length=64)
+    code: StrictStr
+    stdin: StrictStr = ""
+    args: list[StrictStr] = []
+    time_limit: StrictFloat | StrictInt | None = Field(None, description="seconds; may only lower")
+    memory_limit: StrictInt | None = Field(None, description="MB; may only lower")
+
+
+class Usage(_Wire):
+    plan: str
+    runs_today: int
+    daily_limit: int
+    remaining: int
+
+    @classmethod
+    def of(cls, plan: Plan, runs_today: int) -> Usage:
+        return cls(
+            plan=plan.name,
+            runs_today=runs_today,
+            daily_limit=plan.daily_runs,
+            remaining=max(0, plan.daily_runs - runs_today),
+        )
+
+
+class Output(_Wire):
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    signal: str | None
+
+
+class RunView(_Wire):
+    """A finished (or, in the log, still queued) run as the API shows it."""
+
+    run_id: str
+    language: str
+    version: str | None
+    status: str
+    message: str | None
+    output: Output
+    compile_output: str | None
+    duration_ms: float
+    cpu_time_ms: float
+    memory_used: int
+    truncated: bool
+
+    @classmethod
+    def of(cls, run_id: str, result: RunResult) -> RunView:
+        return cls(
+            run_id=run_id,
+            language=result.language,
+            version=result.version,
+            status=result.status.value,
+            message=result.message,
+            output=Output(
+                stdout=result.stdout,
+                stderr=result.stderr,
+                exit_code=result.exit_code,
+                signal=result.signal,
+            ),
+            compile_output=result.compile_output,
+            duration_ms=result.duration_ms,
+            cpu_time_ms=result.cpu_time_ms,
+            memory_used=result.memory_used,
+            truncated=result.truncated,
+        )
+
+
+class RunResponse(RunView):
+    usage: Usage
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+
+
+class RunSummary(_Wire):
+    run_id: str
+    language: str
+    status: str
+    created_at: str
+    finished_at: str | None
+    duration_ms: float | None
+    code_preview: str
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunSummary:
+        return cls(
+            run_id=record.id,
+            language=record.language,
+            status=record.status,
+            created_at=_iso(record.created_at) or "",
+            finished_at=_iso(record.finished_at),
+            duration_ms=record.result.duration_ms if record.result else None,
+            code_preview=record.code[:200],
+        )
+
+
+class RunDetail(RunView):
+    code: str
+    stdin: str
+    args: list[str]
+    created_at: str
+    finished_at: str | None
+
+    @classmethod
+    def of_record(cls, record: RunRecord) -> RunDetail:
+        result = record.result or RunResult(
+            language=record.language, status=Status.INTERNAL_ERROR, message="Still running."
+        )
+        view = RunView.of(record.id, result).model_dump()
+        view["status"] = record.status
+        return cls(
+            **view,
+            code=record.code,
+            stdin=record.stdin,
+            args=list(record.args),
+            created_at=_iso(record.created_at) or "",
+            finished_at=_iso(record.finished_at),
+        )
+
+
+class LanguageInfo(_Wire):
+    id: str
+    name: str
+    version: str | None
+    aliases: list[str]
+
+
+ErrorCode = Annotated[str, Field(description="a slug such as quota_exceeded")]
+
+
+class ErrorDetail(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
