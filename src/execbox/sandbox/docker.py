@@ -1,0 +1,413 @@
+"""The Docker sandbox backend: one fresh container per step, over the Engine API.
+
+Theory of operation.  A workspace is a size-capped tmpfs on the host
+(:mod:`execbox.sandbox.docker_workspace`), bound into each step's container at
+``/work``.  A step is one container, created with the design's flags and more:
+memory with swap equal to it, a CPU quota, no network (``NetworkDisabled``,
+which still gives an empty network namespace and starts about twice as fast as
+``network_mode="none"``), a read-only root, size-capped ``/tmp`` and
+``/dev/shm``, a PIDs limit, no capabilities but the three the init needs,
+``no-new-privileges``, Docker's default seccomp profile, ``core 0`` and
+``nofile`` limits, labels, and the configured OCI runtime.  PID 1 is our static
+init (``docker_init.c``), bind-mounted read-only: it drops the program to an
+unprivileged uid, enforces the wall-clock limit, kills every leftover process,
+and reports the raw wait status, CPU time, peak memory and OOM kills read from
+the container's own cgroup before Docker removes it.  The host attaches before
+starting, feeds stdin, reads stdout/stderr with the output cap enforced while
+reading (passing it sends SIGTERM to the init, which kills everything), and
+removes the container whatever happened.  A host-side deadline a few seconds
+past the limit kills the container should the init itself not answer.
+
+Every container carries the ``io.execbox`` label and its owner (host, pid and
+start time of the process); constructing the backend removes those whose owner
+process is gone, so a killed service leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import docker
+import docker.errors
+from docker.types import Ulimit
+
+from execbox.errors import SandboxError, SandboxUnavailable
+from execbox.images.catalog import LABEL, image_for
+from execbox.languages import LanguageRegistry, load_registry
+from execbox.limits import MIB, Limits
+from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
+from execbox.sandbox.docker_io import feed_stdin, raw_socket, read_streams
+from execbox.sandbox.docker_workspace import (
+    SANDBOX_UID,
+    HostRun,
+    create_run_dir,
+    init_binary,
+    read_report,
+    remove_run_dir,
+)
+from execbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+WORKDIR = "/work"
+INIT_PATH = "/.execbox/init"
+STATUS_DIR = "/.execbox/status"
+GRACE_S = 3.0
+"""How long past the limit the host waits for the init before killing the container itself."""
+OWNER_LABEL = f"{LABEL}.owner"
+_SIGXCPU, _SIGKILL = 24, 9
+
+
+def _process_start(pid: int) -> str:
+    """The start time of ``pid`` in clock ticks since boot, or "" if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _owner_id(pid: int | None = None) -> str:
+    pid = pid or os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_process_start(pid)}"
+
+
+class DockerBackend:
+    """Runs each step in a fresh container through the Docker Engine API."""
+
+    name = "docker"
+
+    def __init__(self, settings: Settings, registry: LanguageRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or load_registry()
+        self.owner = _owner_id()
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+        try:
+            self._docker()
+        except SandboxUnavailable as exc:
+            log.warning("docker backend not ready yet: %s", exc)
+
+    # --- the protocol -------------------------------------------------------------------
+
+    @contextmanager
+    def workspace(
+        self, run_id: str, files: Mapping[str, bytes], limits: Limits
+    ) -> Iterator[Workspace]:
+        image = self._image_for_files(files)
+        runs_dir = self.settings.data_dir / "docker-runs"
+        size = max(limits.workdir_bytes, sum(len(data) for data in files.values()) + MIB)
+        root = create_run_dir(runs_dir, run_id, size, files)
+        try:
+            yield Workspace(run_id=run_id, limits=limits, handle=HostRun(root=root, image=image))
+        finally:
+            remove_run_dir(root)
+
+    def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
+        run = workspace.handle
+        if not isinstance(run, HostRun):
+            raise SandboxError("not a docker workspace")
+        client = self._docker()
+        run.steps += 1
+        report_name = f"{step.kind}-{run.steps}"
+        container = self._create(client, workspace.run_id, run, step, report_name)
+        try:
+            return self._run(client, container, run, step, report_name)
+        finally:
+            self._remove(client, container)
+
+    def checks(self) -> Iterator[Check]:
+        try:
+            client = self._docker()
+            version = client.version().get("Version", "?")
+        except SandboxError as exc:
+            yield Check(
+                "docker: dockerd reachable",
+                False,
+                str(exc),
+                "apt-get install docker.io and start dockerd (or set DOCKER_HOST)",
+            )
+            return
+        yield Check("docker: dockerd reachable", True, f"Docker {version}")
+        runtime = self.settings.docker_runtime
+        if runtime:
+            runtimes = client.info().get("Runtimes", {})
+            yield Check(
+                f"docker: runtime {runtime}",
+                runtime in runtimes,
+                f"known runtimes: {', '.join(sorted(runtimes))}",
+                f"install {runtime} and register it in /etc/docker/daemon.json",
+            )
+        try:
+            init = init_binary(self.settings.data_dir)
+            yield Check("docker: container init", True, str(init))
+        except SandboxError as exc:
+            yield Check("docker: container init", False, str(exc), "apt-get install gcc libc6-dev")
+        for language in self.registry.all():
+            image = image_for(self.settings, language.id)
+            if image is None:
+                yield Check(
+                    f"docker: image for {language.id}",
+                    False,
+                    "no image configured",
+                    f"set EXECBOX_DOCKER_IMAGES with an image for {language.id}",
+                )
+                continue
+            try:
+                client.images.get(image)
+                yield Check(f"docker: image for {language.id}", True, image)
+            except docker.errors.ImageNotFound:
+                yield Check(
+                    f"docker: image for {language.id}",
+                    False,
+                    f"{image} is missing",
+                    f"execbox images build {language.id}",
+                )
+            except docker.errors.DockerException as exc:
+                yield Check(f"docker: image for {language.id}", False, str(exc))
+
+    # --- containers -----------------------------------------------------------------------
+
+    def _create(
+        self, client: docker.DockerClient, run_id: str, run: HostRun, step: StepSpec, report: str
+    ) -> str:
+        limits = step.limits
+        init = init_binary(self.settings.data_dir)
+        cpu_soft = max(1, math.ceil(limits.cpu_time_s))
+        host_config = client.api.create_host_config(
+            binds={
+                str(run.work): {"bind": WORKDIR, "mode": "rw"},
+                str(run.status): {"bind": STATUS_DIR, "mode": "rw"},
+                str(init): {"bind": INIT_PATH, "mode": "ro"},
+            },
+            mem_limit=limits.memory_bytes,
+            memswap_limit=limits.memory_bytes,
+            nano_cpus=int(limits.cpu_cores * 1e9),
+            pids_limit=limits.pids + 1,
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
+            shm_size=limits.tmp_bytes,
+            ipc_mode="private",
+            cap_drop=["ALL"],
+            cap_add=["KILL", "SETUID", "SETGID"],
+            security_opt=["no-new-privileges:true"],
+            ulimits=[
+                Ulimit(name="core", soft=0, hard=0),
+                Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
+                Ulimit(name="cpu", soft=cpu_soft, hard=cpu_soft + 1),
+            ],
+            runtime=self.settings.docker_runtime,
+        )
+        command = [
+            INIT_PATH,
+            f"{STATUS_DIR}/{report}",
+            str(max(1, round(limits.time_s * 1000))),
+            str(SANDBOX_UID),
+            str(SANDBOX_UID),
+            *step.argv,
+        ]
+        environment = {"PATH": PATH, "HOME": WORKDIR, **step.env}
+        try:
+            created: dict[str, Any] = client.api.create_container(
+                run.image,
+                command=command,
+                entrypoint=[],
+                user="0:0",
+                working_dir=WORKDIR,
+                environment=environment,
+                hostname="execbox",
+                network_disabled=True,
+                stdin_open=True,
+                tty=False,
+                labels={LABEL: "step", OWNER_LABEL: self.owner, f"{LABEL}.run": run_id},
+                host_config=host_config,
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"image {run.image} is missing: run `execbox images build`"
+            ) from exc
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"dockerd could not create the container: {exc}") from exc
+        return str(created["Id"])
+
+    def _run(
+        self, client: docker.DockerClient, container: str, run: HostRun, step: StepSpec, report: str
+    ) -> StepOutcome:
+        limits = step.limits
+        try:
+            attached = client.api.attach_socket(
+                container, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            sock = raw_socket(attached)
+            client.api.start(container)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"dockerd could not start the container: {exc}") from exc
+        started = time.monotonic()
+        deadline = started + limits.time_s + GRACE_S
+
+        def stop() -> None:
+            # Already gone is fine: the init finished on its own.
+            with contextlib.suppress(docker.errors.DockerException):
+                client.api.kill(container, signal="SIGTERM")
+
+        try:
+            feed_stdin(sock, step.stdin)
+            streams = read_streams(sock, limits.output_bytes, deadline, stop)
+        finally:
+            sock.close()
+        backstop = streams.deadline_passed
+        if backstop:
+            self._kill(client, container)
+        try:
+            client.api.wait(container, timeout=max(1.0, deadline - time.monotonic() + GRACE_S))
+            state = client.api.inspect_container(container)["State"]
+        except Exception as exc:  # requests' timeouts are not DockerExceptions
+            raise SandboxError(f"dockerd did not report the container's end: {exc}") from exc
+        line = read_report(run.status, report)
+        outcome = self._outcome(streams, state, line, limits, backstop, time.monotonic() - started)
+        if outcome is None:
+            raise SandboxError(
+                f"cannot start {step.argv[0]!r} in image {run.image}: "
+                "is the image built for this language?"
+            )
+        return outcome
+
+    def _outcome(
+        self,
+        streams: Any,
+        state: dict[str, Any],
+        line: str | None,
+        limits: Limits,
+        backstop: bool,
+        elapsed_s: float,
+    ) -> StepOutcome | None:
+        """The step's facts from the init's report; None if the program could not be started."""
+        oom_flag = bool(state.get("OOMKilled"))
+        if line is None:
+            if not backstop:
+                raise SandboxError(
+                    f"the container init did not report (exit {state.get('ExitCode')}, "
+                    f"{state.get('Error') or 'no error'})"
+                )
+            return StepOutcome(
+                exit_code=None,
+                signal=_SIGKILL,
+                stdout=bytes(streams.stdout),
+                stderr=bytes(streams.stderr),
+                duration_ms=elapsed_s * 1000,
+                cpu_time_ms=0.0,
+                memory_bytes=0,
+                timed_out=True,
+                oom_killed=oom_flag,
+                output_limited=streams.output_limited,
+            )
+        fields = line.split()
+        try:
+            kind, number = fields[0], int(fields[1])
+            wall_ns, cpu_ns, peak, ooms, timed_out = (int(value) for value in fields[2:7])
+        except (IndexError, ValueError) as exc:
+            raise SandboxError(f"unreadable report from the container init: {line!r}") from exc
+        if kind == "exec-error":
+            return None
+        signal = number if kind == "signal" else None
+        cpu_ms = cpu_ns / 1e6
+        cpu_limited = signal in (_SIGXCPU, _SIGKILL) and cpu_ms >= limits.cpu_time_s * 1000
+        return StepOutcome(
+            exit_code=number if kind == "exit" else None,
+            signal=signal,
+            stdout=bytes(streams.stdout),
+            stderr=bytes(streams.stderr),
+            duration_ms=wall_ns / 1e6,
+            cpu_time_ms=cpu_ms,
+            memory_bytes=min(peak, limits.memory_bytes),
+            timed_out=bool(timed_out) or cpu_limited or backstop,
+            oom_killed=oom_flag or ooms > 0,
+            output_limited=streams.output_limited,
+        )
+
+    def _kill(self, client: docker.DockerClient, container: str) -> None:
+        try:
+            client.api.kill(container)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: not running any more
+                raise SandboxError(f"dockerd could not kill the container: {exc}") from exc
+
+    def _remove(self, client: docker.DockerClient, container: str) -> None:
+        try:
+            client.api.remove_container(container, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            raise SandboxError(
+                f"dockerd could not remove container {container[:12]}: {exc}"
+            ) from exc
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def _docker(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is not None:
+                return self._client
+            try:
+                client = docker.from_env(max_pool_size=max(10, self.settings.workers * 2))
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise SandboxUnavailable(
+                    f"cannot reach dockerd ({exc}): install docker.io and start dockerd, "
+                    "or set DOCKER_HOST"
+                ) from exc
+            self._remove_orphans(client)
+            self._client = client
+            return client
+
+    def _remove_orphans(self, client: docker.DockerClient) -> None:
+        """Remove step containers whose owning process, on this host, is gone."""
+        host = socket.gethostname()
+        try:
+            found = client.api.containers(all=True, filters={"label": OWNER_LABEL})
+        except docker.errors.DockerException as exc:
+            log.warning("cannot list execbox containers: %s", exc)
+            return
+        for entry in found:
+            owner = (entry.get("Labels") or {}).get(OWNER_LABEL, "")
+            owner_host, _, rest = owner.partition("/")
+            pid, _, started = rest.partition("/")
+            if owner_host != host or not pid.isdigit():
+                continue
+            if owner == self.owner or _process_start(int(pid)) == started:
+                continue
+            try:
+                client.api.remove_container(entry["Id"], force=True)
+                log.info("removed orphaned container %s of %s", entry["Id"][:12], owner)
+            except docker.errors.DockerException as exc:
+                log.warning("cannot remove orphan %s: %s", entry["Id"][:12], exc)
+
+    def _image_for_files(self, files: Mapping[str, bytes]) -> str:
+        """The image of the language whose source file this run holds."""
+        for name in files:
+            for language in self.registry.all():
+                if name == language.source_file:
+                    image = image_for(self.settings, language.id)
+                    if image:
+                        return image
+        for name in files:
+            try:
+                language = self.registry.for_filename(name)
+            except Exception:
+                continue
+            image = image_for(self.settings, language.id)
+            if image:
+                return image
+        raise SandboxError(f"no Docker image is configured for the files {sorted(files)}")
