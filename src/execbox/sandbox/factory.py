@@ -15,5 +15,5 @@ def create_backend(settings: Settings) -> SandboxBackend:
     if settings.backend == "docker":
         from execbox.sandbox.docker import DockerBackend
 
-        return DockerBackend(settings)  # type: ignore[no-any-return]
+        return DockerBackend(settings)
     raise ConfigError(f"unknown backend {settings.backend!r}")
