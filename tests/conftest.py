@@ -1,3 +1,138 @@
-"""Shared fixtures: settings with a private data dir, and engines per backend."""
+"""Shared fixtures: settings with a private data dir, and engines per backend.
+
+Every engine test runs on the real sandbox.  After each one the ``leftovers``
+check asserts the sandbox's invariants: no process of this session's sandbox
+uids alive, no cgroup and no run directory of this process left.
+"""
 
 from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from execbox.engine import Engine
+from execbox.languages import LanguageRegistry, load_registry
+from execbox.limits import LimitOverrides, resolve_limits
+from execbox.results import RunResult
+from execbox.sandbox.factory import create_backend
+from execbox.settings import Settings
+
+# A uid range of this test session's own, so checks for leftover processes see only ours.
+UID_BASE = 2_000_000 + (os.getpid() % 5000) * 64
+UID_COUNT = 64
+BACKENDS = ["native"]
+
+
+def _make_data_dir() -> Path:
+    # Under /var/tmp: the sandbox user must traverse the path to its run directory.
+    return Path(tempfile.mkdtemp(prefix="execbox-test-", dir="/var/tmp"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    path = _make_data_dir()
+    yield path
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "sandbox_uid_base": UID_BASE,
+        "sandbox_uid_count": UID_COUNT,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def registry() -> LanguageRegistry:
+    return load_registry()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, backend_name: str) -> Settings:
+    return make_settings(data_dir, backend=backend_name)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings, registry: LanguageRegistry) -> Engine:
+    return Engine(settings, registry, create_backend(settings))
+
+
+Runner = Callable[..., RunResult]
+
+
+@pytest.fixture
+def run(engine: Engine, registry: LanguageRegistry, settings: Settings, leftovers: None) -> Runner:
+    """``run(language, code, stdin="", args=(), time_limit=None, memory_limit=None)``."""
+
+    def _run(
+        language: str,
+        code: str | bytes,
+        stdin: str | bytes = "",
+        args: tuple[str, ...] | list[str] = (),
+        time_limit: float | None = None,
+        memory_limit: int | None = None,
+    ) -> RunResult:
+        lang = registry.get(language)
+        limits = resolve_limits(
+            settings,
+            language=lang.limits,
+            request=LimitOverrides(time_limit_s=time_limit, memory_limit_mb=memory_limit),
+        )
+        return engine.run(lang, code, limits=limits, stdin=stdin, args=args)
+
+    return _run
+
+
+def sandbox_processes() -> list[str]:
+    """Processes on this host running as one of this session's sandbox uids."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:"):
+                uid = int(line.split()[1])
+                if UID_BASE <= uid < UID_BASE + UID_COUNT:
+                    state = [ln for ln in status.splitlines() if ln.startswith(("State", "PPid"))]
+                    found.append(f"{entry.name} uid={uid} {status.splitlines()[0]} {state}")
+    return found
+
+
+def own_cgroups() -> list[str]:
+    prefix = f"{os.getpid()}_"
+    found = []
+    for root in Path("/sys/fs/cgroup").glob("*/execbox"):
+        found += [str(p) for p in root.iterdir() if p.name.startswith(prefix)]
+    unified = Path("/sys/fs/cgroup/execbox")
+    if unified.is_dir():
+        found += [str(p) for p in unified.iterdir() if p.name.startswith(prefix)]
+    return found
+
+
+@pytest.fixture
+def leftovers(settings: Settings) -> Iterator[None]:
+    """After the test: no sandbox process alive 1 s later, no cgroup, no run directory."""
+    yield
+    deadline = time.monotonic() + 1.0
+    while sandbox_processes() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sandbox_processes() == []
+    assert own_cgroups() == []
+    runs = settings.runs_dir
+    assert not runs.exists() or list(runs.iterdir()) == []

@@ -7,16 +7,155 @@ usage error or ``internal_error``.
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
 
+from execbox.errors import ExecboxError, RequestError
 from execbox.images.cli import register as _register_images
+from execbox.results import RunResult, Status
 from execbox.service.cli import register as _register_service
+from execbox.settings import Settings
 
 app = typer.Typer(
     help="Run untrusted code in fresh, isolated, limited sandboxes.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"execbox: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise _fail(f"invalid settings: {exc}") from exc
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def run(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="source file to run", show_default=False)],
+    language: Annotated[str | None, typer.Option("--language", "-l", help="language id")] = None,
+    stdin: Annotated[str | None, typer.Option(help="file to feed as stdin, '-' for ours")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="wall-clock limit, seconds")] = None,
+    memory_limit: Annotated[int | None, typer.Option(help="memory limit, MB")] = None,
+    backend: Annotated[
+        Literal["native", "docker"] | None, typer.Option(help="sandbox backend")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result object")] = False,
+) -> None:
+    """Run FILE in a fresh sandbox (language from the extension unless given); args after --."""
+    from execbox.engine import Engine
+    from execbox.languages import load_registry
+    from execbox.limits import LimitOverrides, resolve_limits
+    from execbox.sandbox.factory import create_backend
+
+    settings = _settings(backend=backend)
+    registry = load_registry()
+    try:
+        code = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+    try:
+        lang = registry.get(language) if language else registry.for_filename(file.name)
+        if stdin == "-":
+            stdin_bytes = sys.stdin.buffer.read()
+        elif stdin is not None:
+            stdin_bytes = Path(stdin).read_bytes()
+        else:
+            stdin_bytes = b""
+        limits = resolve_limits(
+            settings,
+            language=lang.limits,
+            request=LimitOverrides(time_limit_s=time_limit, memory_limit_mb=memory_limit),
+        )
+        engine = Engine(settings, registry, create_backend(settings))
+        result = engine.run(lang, code, limits=limits, stdin=stdin_bytes, args=ctx.args)
+    except RequestError as exc:
+        raise _fail(exc.message) from exc
+    except OSError as exc:
+        raise _fail(f"cannot read stdin: {exc}") from exc
+    except ExecboxError as exc:
+        raise _fail(str(exc)) from exc
+    _print_result(result, as_json)
+    if result.status is Status.OK:
+        raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_USAGE if result.status is Status.INTERNAL_ERROR else EXIT_FAILED)
+
+
+def _print_result(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result.to_wire(), ensure_ascii=False))
+        return
+    if result.compile_output:
+        sys.stderr.write(result.compile_output)
+    sys.stdout.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(result.stderr)
+    if result.status is not Status.OK:
+        sys.stderr.write(f"execbox: {result.status}: {result.message}\n")
+    sys.stderr.write(
+        f"execbox: {result.language} {result.version or ''} exit={result.exit_code} "
+        f"signal={result.signal} time={result.duration_ms:.1f}ms cpu={result.cpu_time_ms:.1f}ms "
+        f"memory={result.memory_used / 1048576:.1f}MB\n"
+    )
+
+
+@app.command()
+def languages(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The languages usable on this host."""
+    from execbox.languages import load_registry
+
+    rows = [
+        {"id": lang.id, "name": lang.name, "version": lang.host_version, "aliases": lang.aliases}
+        for lang in load_registry().all()
+        if lang.host_available()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        aliases = ", ".join(row["aliases"])  # type: ignore[arg-type]
+        typer.echo(f"{row['id']:<12} {row['version'] or '?':<10} {row['name']}  ({aliases})")
+
+
+@app.command()
+def doctor(
+    backend: Annotated[
+        Literal["native", "docker"] | None, typer.Option(help="check only this backend")
+    ] = None,
+) -> None:
+    """Say which sandbox backends work on this host, and what to fix."""
+    from execbox.doctor import diagnose
+
+    settings = _settings()
+    backends = [backend] if backend else ["native", "docker"]
+    healthy = diagnose(settings, backends, echo=typer.echo)
+    raise typer.Exit(EXIT_OK if healthy else EXIT_FAILED)
+
+
+@app.command()
+def bench(
+    runs: Annotated[int, typer.Option(help="runs per program and mode")] = 30,
+    concurrency: Annotated[int, typer.Option(help="parallel runs for throughput")] = 4,
+) -> None:
+    """Benchmark the engine against bare processes (Python and Node.js hello worlds)."""
+    from execbox.bench import main as bench_main
+
+    bench_main(_settings(), runs=runs, concurrency=concurrency, echo=typer.echo)
+
 
 _register_service(app)
 _register_images(app)

@@ -9,7 +9,7 @@ Theory of operation, for one step:
    generated ``/etc``, the run directory at ``/box``, size-capped ``/tmp`` and
    ``/dev/shm``, and ``--block-fd``: its sandbox process stops just before
    running anything.
-3. bubblewrap reports that process's pid; the host moves it (and bubblewrap)
+3. bubblewrap reports that process's pid; the host moves it
    into the cgroup, then unblocks it.  Nothing inside ran outside the cgroup.
 4. execbox-init (``init.c``) runs as PID 1, sets rlimits, runs the program and
    reports its raw wait status; the host reads stdout/stderr as they come,
@@ -285,7 +285,7 @@ class NativeBackend:
             INIT_PATH,
             str(fds["status"]),
             str(max(1, math.ceil(limits.cpu_time_s))),
-            str(max(limits.workdir_bytes, limits.tmp_bytes)),
+            str(2 * max(limits.workdir_bytes, limits.tmp_bytes)),  # ENOSPC comes first
             str(self.settings.open_files_limit),
             *argv,
         ]
@@ -338,7 +338,8 @@ class NativeBackend:
                     f"bubblewrap could not start the sandbox: {message or proc.returncode}"
                 )
             pidfd = os.pidfd_open(child_pid)
-            cgroup.attach(proc.pid)
+            # Only the sandbox joins the cgroup: bubblewrap outside must live to reap it,
+            # or its zombie would go to the host's init.
             cgroup.attach(child_pid)
             os.write(block_w, b"1")
             _close(block_w, opened)

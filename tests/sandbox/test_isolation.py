@@ -1,0 +1,199 @@
+"""What a program in the sandbox can see and touch: nothing of the host's."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from execbox.results import Status
+from tests.conftest import Runner
+
+
+def test_etc_shadow_is_not_readable_and_etc_is_generated(run: Runner) -> None:
+    code = "import os\nprint(os.path.exists('/etc/shadow'))\nprint(sorted(os.listdir('/etc')))\n"
+    result = run("python", code)
+    assert result.status is Status.OK
+    first, listing = result.stdout.splitlines()
+    assert first == "False"
+    assert "shadow" not in listing and "ssh" not in listing
+
+
+@pytest.mark.parametrize("target", ["/usr/evil", "/evil", "/etc/evil", "/bin/evil", "/proc/evil"])
+def test_writes_outside_the_writable_dirs_are_refused(run: Runner, target: str) -> None:
+    result = run("bash", f"echo x > {target}\n")
+    assert result.status is Status.RUNTIME_ERROR
+    assert "Read-only file system" in result.stderr or "No such file" in result.stderr
+    assert not Path(target).exists()
+
+
+def test_writable_dirs_are_capped_tmpfs(run: Runner) -> None:
+    result = run("bash", "dd if=/dev/zero of=/tmp/f bs=1M count=1000 2>&1; echo rc=$?\n")
+    assert result.status is Status.OK
+    assert "No space left on device" in result.stdout
+    after = run("bash", "ls -A /tmp /dev/shm\n")
+    assert after.stdout.split() == ["/dev/shm:", "/tmp:"]
+
+
+def test_no_files_are_shared_between_runs(run: Runner) -> None:
+    plant = "for d in /tmp /dev/shm /box; do echo secret > $d/left-behind; done; ls /box\n"
+    assert run("bash", plant).status is Status.OK
+    look = run("bash", "ls -A /tmp /dev/shm /box\n")
+    assert "left-behind" not in look.stdout
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            seen.append(conn.recv(100) or b"<connected>")
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_host_loopback_listener_receives_nothing(
+    run: Runner, listener: tuple[int, list[bytes]]
+) -> None:
+    port, seen = listener
+    code = (
+        "import socket\n"
+        "for host in ('127.0.0.1', 'localhost', '10.0.2.2'):\n"
+        "    try:\n"
+        f"        socket.create_connection((host, {port}), timeout=1).sendall(b'hi')\n"
+        "        print('connected', host)\n"
+        "    except OSError as e:\n"
+        "        print('refused', host, type(e).__name__)\n"
+    )
+    result = run("python", code)
+    assert result.status is Status.OK
+    assert "connected" not in result.stdout
+    assert seen == []
+
+
+def test_only_loopback_interface_exists(run: Runner) -> None:
+    result = run("bash", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '\n")
+    assert result.stdout.split() == ["lo"]
+
+
+def test_double_forked_daemon_is_killed_and_the_run_ends_promptly(run: Runner) -> None:
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.close(1); os.close(2)\n"
+        "        time.sleep(300)\n"
+        "    os._exit(0)\n"
+        "os.wait()\n"
+        "print('parent done')\n"
+    )
+    result = run("python", code)
+    assert (result.status, result.stdout) == (Status.OK, "parent done\n")
+    assert result.duration_ms < 5000
+    # the leftovers fixture asserts the daemon is gone within 1 s
+
+
+def test_daemon_holding_stdout_does_not_hang_the_host(run: Runner) -> None:
+    code = "(sleep 300 &) ; echo started\n"
+    result = run("bash", code)
+    assert (result.status, result.stdout) == (Status.OK, "started\n")
+    assert result.duration_ms < 5000
+
+
+def test_host_environment_is_invisible(run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXECBOX_TEST_SECRET", "hunter2-host-secret")
+    code = "env; echo ---; tr '\\0' '\\n' < /proc/1/environ; echo ---; cat /proc/self/environ\n"
+    result = run("bash", code)
+    assert result.status is Status.OK
+    assert "hunter2" not in result.stdout
+    names = {line.split("=", 1)[0] for line in result.stdout.split("---")[0].split()}
+    assert names <= {"PATH", "HOME", "LANG", "PWD", "SHLVL", "_", "OLDPWD"}
+
+
+def test_processes_hostname_and_fds_are_the_runs_own(run: Runner) -> None:
+    code = (
+        "hostname\necho ---\n"
+        "for p in /proc/[0-9]*; do echo $(cat $p/comm); done\n"
+        "echo ---\nls /proc/self/fd\n"
+    )
+    result = run("bash", code)
+    hostname, processes, fds = result.stdout.split("---")
+    assert hostname.strip() == "sandbox"
+    assert set(processes.split()) <= {".execbox-init", "bash", "cat"}
+    assert fds.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
+
+
+def test_program_is_never_host_root(run: Runner) -> None:
+    code = "id -u\ncat /proc/self/uid_map\ngrep -E 'CapEff|NoNewPrivs' /proc/self/status\n"
+    result = run("bash", code)
+    assert result.status is Status.OK
+    lines = result.stdout.splitlines()
+    assert lines[0] == "1000"
+    inside, outside, count = lines[1].split()
+    assert (inside, count) == ("1000", "1")
+    assert int(outside) != 0 and int(outside) >= 10_000
+    assert "CapEff:\t0000000000000000" in result.stdout
+    assert "NoNewPrivs:\t1" in result.stdout
+
+
+def test_setuid_and_su_do_not_give_root(run: Runner) -> None:
+    result = run("bash", "su -c id root </dev/null; sudo id; ping -c1 127.0.0.1; id -u\n")
+    assert result.stdout.strip().splitlines()[-1] == "1000"
+    assert "uid=0" not in result.stdout
+
+
+@pytest.fixture
+def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("canary")
+    target = directory / "canary.txt"
+    target.write_text("untouched\n")
+    os.chmod(target, 0o600)
+    before = target.stat()
+    yield target
+    after = target.stat()
+    assert target.read_text() == "untouched\n"
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        before.st_uid,
+        before.st_gid,
+        before.st_mode,
+    )
+
+
+@pytest.mark.parametrize("language", ["python", "c"])
+def test_planted_symlinks_and_fifos_are_never_followed(
+    run: Runner, canary: Path, language: str
+) -> None:
+    names = ["main.py", "main.c", "main", "Main.java", "Main.class", "a.out", "stdout", "tmp"]
+    plant = "; ".join(f"rm -rf /box/{n}; ln -s {canary} /box/{n}" for n in names)
+    fifos = "; ".join(f"mkfifo /box/fifo{i}" for i in range(3))
+    script = f"import os\nos.system({plant + '; ' + fifos!r})\nprint(sorted(os.listdir('/box')))\n"
+    if language == "c":
+        script = (
+            "#include <stdlib.h>\n#include <stdio.h>\n"
+            f'int main(void) {{ system({(plant + "; " + fifos)!r}); puts("planted"); return 0; }}\n'
+        ).replace("'", '"', 2)
+    result = run(language, script)
+    assert result.status is Status.OK, result
+    # the canary fixture asserts the host file kept content, owner and mode;
+    # the leftovers fixture asserts the run directory is gone

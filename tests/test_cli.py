@@ -1,0 +1,154 @@
+"""``execbox run``, ``languages`` and ``doctor`` as a user types them (real sandbox)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import UID_BASE, UID_COUNT
+
+EXECBOX = str(Path(sys.executable).with_name("execbox"))
+
+
+@pytest.fixture
+def cli_env(data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "EXECBOX_DATA_DIR": str(data_dir),
+        "EXECBOX_SANDBOX_UID_BASE": str(UID_BASE),
+        "EXECBOX_SANDBOX_UID_COUNT": str(UID_COUNT),
+    }
+
+
+def execbox(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXECBOX, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_run_json_prints_the_result_object(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "hello.py"
+    source.write_text("import sys\nprint('Hello', sys.argv[1:])\nprint(input())\n")
+    done = execbox(
+        cli_env, "run", str(source), "--json", "--stdin", "-", "--", "x", "y", stdin="from stdin\n"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "ok"
+    assert result["stdout"] == "Hello ['x', 'y']\nfrom stdin\n"
+    assert result["exitCode"] == 0 and result["signal"] is None
+    assert set(result) >= {
+        "language",
+        "version",
+        "durationMs",
+        "cpuTimeMs",
+        "memoryUsed",
+        "truncated",
+        "compileOutput",
+        "message",
+        "stderr",
+    }
+
+
+def test_run_plain_passes_output_through(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "main.c"
+    source.write_text('#include <stdio.h>\nint main(void){puts("from C");return 0;}\n')
+    done = execbox(cli_env, "run", str(source))
+    assert done.returncode == 0
+    assert done.stdout == "from C\n"
+
+
+def test_program_failure_exits_1(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "fail.js"
+    source.write_text("process.exit(3)\n")
+    done = execbox(cli_env, "run", str(source), "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["exitCode"] == 3
+
+
+def test_timeout_option_and_status(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "sleep.sh"
+    source.write_text("sleep 30\n")
+    done = execbox(cli_env, "run", str(source), "--time-limit", "1", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["status"] == "timeout"
+
+
+def test_language_option_overrides_the_extension(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "script.txt"
+    source.write_text("echo from bash\n")
+    done = execbox(cli_env, "run", str(source), "--language", "sh")
+    assert (done.returncode, done.stdout) == (0, "from bash\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "/nonexistent/x.py"], "cannot read"),
+        (["run", "{src}", "--language", "cobol"], "Unknown language"),
+        (["run", "{src}", "--time-limit", "0"], "timeLimit must be a positive"),
+        (["run", "{src}", "--time-limit", "99999"], "timeLimit may be at most"),
+        (["run", "{src}", "--memory-limit", "-5"], "memoryLimit must be a positive"),
+        (["run", "{src}", "--stdin", "/nonexistent"], "cannot read stdin"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(
+    tmp_path: Path, cli_env: dict[str, str], args: list[str], message: str
+) -> None:
+    source = tmp_path / "ok.py"
+    source.write_text("print(1)\n")
+    done = execbox(cli_env, *[a.replace("{src}", str(source)) for a in args])
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+def test_unknown_extension_is_a_usage_error(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "x.unknownext"
+    source.write_text("x")
+    done = execbox(cli_env, "run", str(source))
+    assert done.returncode == 2
+    assert "Unknown language" in done.stderr and "python" in done.stderr
+
+
+def test_sandbox_failure_is_internal_error_and_exit_2(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    source = tmp_path / "hello.py"
+    source.write_text("print('must not run unsandboxed')\n")
+    env = {**cli_env, "EXECBOX_BWRAP_PATH": "/nonexistent/bwrap"}
+    done = execbox(env, "run", str(source), "--json")
+    assert done.returncode == 2
+    result = json.loads(done.stdout)
+    assert result["status"] == "internal_error"
+    assert "bubblewrap" in result["message"]
+    assert "must not run" not in done.stdout.replace(result["message"], "")
+
+
+def test_languages_lists_what_works_here(cli_env: dict[str, str]) -> None:
+    done = execbox(cli_env, "languages", "--json")
+    assert done.returncode == 0
+    rows = {row["id"]: row for row in json.loads(done.stdout)}
+    assert {"python", "javascript", "c", "cpp", "java", "bash"} <= set(rows)
+    assert rows["javascript"]["aliases"] == ["node", "js", "nodejs"]
+    assert rows["python"]["version"].startswith("3.")
+
+
+def test_doctor_reports_the_native_backend_healthy(cli_env: dict[str, str]) -> None:
+    done = execbox(cli_env, "doctor", "--backend", "native")
+    assert done.returncode == 0, done.stdout
+    assert "[  ok] bubblewrap" in done.stdout
+    assert "[  ok] python" in done.stdout and "[  ok] java" in done.stdout
+
+
+def test_doctor_says_what_to_fix(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "EXECBOX_BWRAP_PATH": "/nonexistent/bwrap"}
+    done = execbox(env, "doctor", "--backend", "native")
+    assert done.returncode == 1
+    assert "[FAIL] bubblewrap" in done.stdout
+    assert "apt-get install bubblewrap" in done.stdout
