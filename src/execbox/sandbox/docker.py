@@ -105,7 +105,7 @@ class DockerBackend:
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
         image = self._image_for_files(files)
-        runs_dir = self.settings.data_dir / "docker-runs"
+        runs_dir = self.settings.runs_dir
         size = max(limits.workdir_bytes, sum(len(data) for data in files.values()) + MIB)
         root = create_run_dir(runs_dir, run_id, size, files)
         try:
@@ -264,6 +264,9 @@ class DockerBackend:
             feed_stdin(sock, step.stdin)
             streams = read_streams(sock, limits.output_bytes, deadline, stop)
         finally:
+            close = getattr(attached, "close", None)
+            if callable(close):
+                close()
             sock.close()
         backstop = streams.deadline_passed
         if backstop:

@@ -1,6 +1,6 @@
 """The Docker backend's run directory on the host, and the init it bind-mounts.
 
-A workspace is a fresh size-capped tmpfs mounted at ``<data_dir>/docker-runs/<run_id>``
+A workspace is a fresh size-capped tmpfs mounted at ``<data_dir>/runs/<run_id>``
 with two directories: ``work`` (the run directory, owned by the sandbox user,
 bound at ``/work`` in every step's container) and ``status`` (root only, bound at
 ``/.execbox/status``, where the init writes each step's report).  The host
@@ -62,7 +62,7 @@ def create_run_dir(
     for name in files:
         if not name or "/" in name or "\x00" in name or name in (".", ".."):
             raise InvalidInput(f"invalid file name {name!r}", field="files")
-    runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    runs_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     root = runs_dir / run_id
     root.mkdir(mode=0o700)
     options = f"size={size_bytes},mode=0700,uid=0,gid=0".encode()
