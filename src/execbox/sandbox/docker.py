@@ -93,6 +93,7 @@ class DockerBackend:
         self.owner = _owner_id()
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        self._paths: dict[str, str] = {}
         try:
             self._docker()
         except SandboxUnavailable as exc:
@@ -216,7 +217,7 @@ class DockerBackend:
             str(SANDBOX_UID),
             *step.argv,
         ]
-        environment = {"PATH": PATH, "HOME": WORKDIR, **step.env}
+        environment = {"PATH": self._image_path(client, run.image), "HOME": WORKDIR, **step.env}
         try:
             created: dict[str, Any] = client.api.create_container(
                 run.image,
@@ -396,6 +397,21 @@ class DockerBackend:
                 log.info("removed orphaned container %s of %s", entry["Id"][:12], owner)
             except docker.errors.DockerException as exc:
                 log.warning("cannot remove orphan %s: %s", entry["Id"][:12], exc)
+
+    def _image_path(self, client: docker.DockerClient, image: str) -> str:
+        """The image's own PATH (a JDK image keeps java under /opt), else the usual one."""
+        if image not in self._paths:
+            try:
+                env = client.api.inspect_image(image)["Config"].get("Env") or []
+            except docker.errors.ImageNotFound as exc:
+                raise SandboxUnavailable(
+                    f"image {image} is missing: run `execbox images build`"
+                ) from exc
+            except docker.errors.DockerException as exc:
+                raise SandboxError(f"dockerd could not inspect image {image}: {exc}") from exc
+            found = [item[5:] for item in env if item.startswith("PATH=")]
+            self._paths[image] = found[0] if found else PATH
+        return self._paths[image]
 
     def _image_for_files(self, files: Mapping[str, bytes]) -> str:
         """The image of the language whose source file this run holds."""
