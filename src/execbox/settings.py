@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     )
     sandbox_uid_count: int = Field(256, ge=1, le=65_536, description="host uids in the pool")
     seccomp: bool = Field(True, description="load the seccomp filter into every sandbox")
+    cgroup_favor_dynmods: bool = Field(
+        True, description="remount cgroup2 with favordynmods: 5-15 ms faster sandbox starts"
+    )
 
     # --- default limits of one run step (what a request gets unless it asks for less) ------
     time_limit_s: float = Field(10.0, gt=0, description="wall-clock limit of a run, seconds")
