@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,8 +90,9 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("execbox-web-data")
+def server() -> Iterator[Server]:
+    # Under /var/tmp: the sandbox user must traverse the path to its run directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="execbox-web-", dir="/var/tmp"))
     env = {**os.environ, "EXECBOX_DATA_DIR": str(data_dir)}
     env.pop("EXECBOX_DATABASE_URL", None)
     port = _free_port()
@@ -116,6 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:

@@ -55,7 +55,7 @@ def _run(page: Page, *, keyboard: bool = False) -> None:
 
 
 def _field(page: Page, name: str) -> str:
-    return page.inner_text(f'#result [data-field="{name}"]')
+    return page.text_content(f'#result [data-field="{name}"]') or ""
 
 
 def _screenshot(page: Page, name: str) -> None:
@@ -99,7 +99,7 @@ def test_typing_and_running_python_shows_output_exit_code_and_duration(
     assert page.inner_text("#run") == "Running…"
     page.wait_for_selector("#result [data-state=result]", timeout=RUN_TIMEOUT_MS)
 
-    assert _field(page, "stdout") == "Hello from the browser\n42"
+    assert _field(page, "stdout") == "Hello from the browser\n42\n"
     assert _field(page, "exit-code") == "0 ✓"
     assert re.fullmatch(r"\d+(\.\d)? ms", _field(page, "duration"))
     assert _field(page, "status") == "Success"
@@ -120,7 +120,7 @@ def test_runtime_error_shows_stderr_under_errors(page: Page, server: Server) -> 
 
     assert _field(page, "status") == "Runtime error"
     assert _field(page, "exit-code") == "1 ✗"
-    assert _field(page, "stdout") == "before"
+    assert _field(page, "stdout") == "before\n"
     assert page.inner_text("#result .block-stderr h3") == "--- Errors ---"
     assert "ZeroDivisionError: division by zero" in _field(page, "stderr")
     _screenshot(page, "python-runtime-error")
@@ -151,7 +151,7 @@ def test_switching_language_runs_javascript(page: Page, server: Server) -> None:
     _run(page, keyboard=True)
 
     assert _field(page, "language").startswith("JavaScript")
-    assert _field(page, "stdout") == "2,4,6"
+    assert _field(page, "stdout") == "2,4,6\n"
     assert _field(page, "exit-code") == "0 ✓"
     _screenshot(page, "javascript-ok")
 
@@ -168,7 +168,7 @@ def test_used_up_quota_says_so_and_when_it_resets(page: Page, server: Server) ->
     _choose(page, "python")
     _write(page, "print('first')\n")
     _run(page)
-    assert _field(page, "stdout") == "first"
+    assert _field(page, "stdout") == "first\n"
     assert "0 of 1" in page.inner_text("#usage")
 
     _write(page, "print('second')\n")
@@ -213,7 +213,7 @@ def test_recent_run_restores_its_code_and_result(page: Page, server: Server) -> 
     page.fill("#stdin", "from stdin\n")
     _write(page, 'read line\necho "got: $line"\n')
     _run(page)
-    assert _field(page, "stdout") == "got: from stdin"
+    assert _field(page, "stdout") == "got: from stdin\n"
     page.wait_for_selector("#runs button[data-run-id]")
 
     page.reload()
@@ -225,7 +225,7 @@ def test_recent_run_restores_its_code_and_result(page: Page, server: Server) -> 
     assert page.input_value("#language") == "bash"
     assert _editor_text(page) == 'read line\necho "got: $line"\n'
     assert page.input_value("#stdin") == "from stdin\n"
-    assert _field(page, "stdout") == "got: from stdin"
+    assert _field(page, "stdout") == "got: from stdin\n"
     _screenshot(page, "recent-run-restored")
 
 
@@ -234,7 +234,7 @@ def test_narrow_screen_stacks_the_panes(page: Page, server: Server) -> None:
     _open(page, server)
     _write(page, "print('narrow')\n")
     _run(page)
-    assert _field(page, "stdout") == "narrow"
+    assert _field(page, "stdout") == "narrow\n"
     code_box = page.locator(".code-pane").bounding_box()
     result_box = page.locator(".result-pane").bounding_box()
     assert code_box and result_box
