@@ -272,12 +272,20 @@ class DockerBackend:
         backstop = streams.deadline_passed
         if backstop:
             self._kill(client, container)
+        # Removing a container that is still exiting costs more than waiting for it.
         try:
             client.api.wait(container, timeout=max(1.0, deadline - time.monotonic() + GRACE_S))
-            state = client.api.inspect_container(container)["State"]
         except Exception as exc:  # requests' timeouts are not DockerExceptions
             raise SandboxError(f"dockerd did not report the container's end: {exc}") from exc
-        line = read_report(run.status, report)
+        # The init's report carries the OOM kills, from the same cgroup counter Docker's
+        # OOMKilled comes from; Docker's own view is asked for only when there is no report.
+        line = None if backstop else read_report(run.status, report)
+        state: dict[str, Any] = {}
+        if line is None:
+            try:
+                state = client.api.inspect_container(container)["State"]
+            except docker.errors.DockerException as exc:
+                raise SandboxError(f"dockerd could not inspect the container: {exc}") from exc
         outcome = self._outcome(streams, state, line, limits, backstop, time.monotonic() - started)
         if outcome is None:
             raise SandboxError(
