@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 from execbox.sandbox.base import StepOutcome, StepSpec, Workspace
+from execbox.sandbox.factory import create_backend
 from execbox.sandbox.fake import FakeBackend
 from execbox.service.app import create_app
 from execbox.settings import Settings
@@ -120,11 +121,13 @@ StartServer = Callable[..., Server]
 
 @pytest.fixture
 def start_server(data_dir: Path, database_url: str, clock: Clock) -> Iterator[StartServer]:
-    """``start_server(backend=None, **settings)``: a running server; stopped after the test."""
+    """``start_server(backend=None | "real" | a backend, **settings)``: a server, stopped after."""
     servers: list[Server] = []
 
     def start(backend: object = None, **overrides: object) -> Server:
         settings = make_settings(data_dir, database_url, **overrides)
+        if backend == "real":
+            backend = create_backend(settings)
         app = create_app(settings, backend=backend or EchoBackend(), clock=clock)  # type: ignore[arg-type]
         server = Server(app)
         server.settings = settings  # type: ignore[attr-defined]
