@@ -152,6 +152,8 @@ def page(
     from playwright.sync_api import Playwright
 
     assert isinstance(playwright_driver, Playwright)
+    failed_shot = ARTIFACTS / f"FAILED-{request.node.name}.png"
+    failed_shot.unlink(missing_ok=True)
     context = playwright_driver.chromium.launch_persistent_context(
         str(tmp_path / "profile"),
         executable_path=chromium_path,
@@ -169,7 +171,7 @@ def page(
     finally:
         if getattr(request.node, "rep_call_failed", False):
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            tab.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
+            tab.screenshot(path=str(failed_shot), full_page=True)
         context.close()
 
 

@@ -41,19 +41,22 @@ export function describeFailure(failure, context = {}) {
     case 413: {
       const limit = error.limit ?? error.maxCodeBytes ?? error.max_code_bytes ?? null;
       const parts = [];
-      if (context.codeBytes !== undefined) parts.push(`Your code is ${context.codeBytes.toLocaleString()} bytes`);
+      const saysSize = context.codeBytes !== undefined && serverMessage.includes(String(context.codeBytes));
+      if (context.codeBytes !== undefined && !saysSize) {
+        parts.push(`Your code is ${context.codeBytes.toLocaleString()} bytes`);
+      }
       if (limit !== null) parts.push(`the limit is ${Number(limit).toLocaleString()} bytes`);
       return {
         title: "Code too large",
         message: withServer("The code is larger than your plan allows."),
-        hint: parts.length ? `${parts.join("; ")}.` : "",
+        hint: parts.length ? `${parts.join("; ")}.` : "Shorten the program, or ask for a plan with a larger limit.",
       };
     }
     case 422:
       return { title: "The request was refused", message: withServer("A field is missing or invalid."), hint: "" };
     case 429: {
       const usage = context.usage;
-      const limitText = usage && usage.dailyLimit != null
+      const limitText = !serverMessage && usage && usage.dailyLimit != null
         ? `All ${usage.dailyLimit} run${usage.dailyLimit === 1 ? "" : "s"} of today are used.`
         : "";
       let hint = "";

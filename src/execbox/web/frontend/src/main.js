@@ -88,7 +88,7 @@ class EditorPage {
     this.languages = answer.data;
     select.replaceChildren(
       ...this.languages.map((lang) =>
-        el("option", { value: lang.id }, lang.version ? `${lang.name} (${lang.version})` : lang.name),
+        el("option", { value: lang.id }, [lang.name, lang.version].filter(Boolean).join(" ")),
       ),
     );
     select.disabled = false;
@@ -167,6 +167,7 @@ class EditorPage {
 
   setKey(key) {
     this.apiKey = key;
+    this.$("key-box").open = false;
     storageSet(KEY_STORAGE, key);
     this.$("api-key").value = key;
     this.showKeyState();

@@ -54,7 +54,9 @@ export function normalizeResult(data) {
 function exitCodeFact(result) {
   const good = result.exitCode === 0 && result.status === "ok";
   let text;
-  if (result.exitCode !== null && result.exitCode !== undefined) text = `${result.exitCode} ${good ? "✓" : "✗"}`;
+  if (result.status === "compile_error" && result.exitCode !== null && result.exitCode !== undefined) {
+    text = `${result.exitCode} ✗ (compiler)`;
+  } else if (result.exitCode !== null && result.exitCode !== undefined) text = `${result.exitCode} ${good ? "✓" : "✗"}`;
   else if (result.signal) text = `✗ (killed by ${result.signal})`;
   else if (result.status === "compile_error") text = "✗ (did not run)";
   else text = "✗ (none)";
