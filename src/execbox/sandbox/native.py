@@ -37,7 +37,7 @@ from pathlib import Path
 from execbox.errors import SandboxError, SandboxUnavailable
 from execbox.languages.registry import HOST_PATH
 from execbox.limits import Limits
-from execbox.sandbox import etc, initbin, workdir
+from execbox.sandbox import etc, initbin, seccomp, workdir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.cgroups import Cgroup, CgroupTree, _alive
 from execbox.sandbox.uids import Lease, UidPool
@@ -48,7 +48,41 @@ INIT_PATH = "/.execbox-init"
 READ_CHUNK = 65536
 SETUP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 1.0
-DEVICES = ("null", "zero", "full", "random", "urandom")
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# Docker's masked /proc paths: files hidden behind /dev/null, directories behind an
+# empty read-only tmpfs.  bubblewrap itself makes sys, sysrq-trigger, irq and bus
+# read-only; files only host root may read need no mask (the sandbox user is not host
+# root).  Only paths this kernel has are listed: a missing one would fail the mount.
+_MASKED_FILES = (
+    "kcore",
+    "keys",
+    "key-users",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "latency_stats",
+    "kallsyms",
+    "config.gz",
+    "slabinfo",
+    "vmallocinfo",
+    "pagetypeinfo",
+)
+_MASKED_DIRS = ("acpi", "scsi", "asound", "firmware")
+
+
+def _proc_masks() -> list[str]:
+    args: list[str] = []
+    for name in _MASKED_FILES:
+        path = f"/proc/{name}"
+        if os.path.isfile(path) and os.stat(path).st_mode & 0o004:
+            args += ["--ro-bind", "/dev/null", path]
+    for name in _MASKED_DIRS:
+        if os.path.isdir(f"/proc/{name}"):
+            args += ["--perms", "0555", "--tmpfs", f"/proc/{name}", "--remount-ro", f"/proc/{name}"]
+    return args
+
+
+_PROC_MASKS = _proc_masks()
 
 
 @dataclass
@@ -241,7 +275,7 @@ class NativeBackend:
         ]
         for mount in step.mounts:
             cmd += ["--ro-bind", mount, mount]
-        cmd += ["--proc", "/proc", "--dir", "/dev"]
+        cmd += ["--proc", "/proc", *_PROC_MASKS, "--dir", "/dev"]
         for device in DEVICES:
             cmd += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
         cmd += [
@@ -288,6 +322,8 @@ class NativeBackend:
         ]
         for key, value in step.env.items():
             cmd += ["--setenv", key, value]
+        if "seccomp" in fds:
+            cmd += ["--seccomp", str(fds["seccomp"])]
         cmd += [
             "--json-status-fd",
             str(fds["json"]),
@@ -326,6 +362,8 @@ class NativeBackend:
             block_r, block_w = map(keep, os.pipe())
             status_r, status_w = map(keep, os.pipe())
             fds = {"json": json_w, "block": block_r, "status": status_w}
+            if self.settings.seccomp:
+                fds["seccomp"] = keep(seccomp.filter_fd())
             cmd = self._command(handle, step, argv, fds)
             uid = handle.lease.uid
             # init --launch drops to the run's uid and execs bubblewrap: with no uid
