@@ -7,11 +7,12 @@ The user and their plan are read from the database on every request, so
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy.orm import Session
 
 from execbox.service.errors import Unauthorized
-from execbox.store import Plan, User, plans, users
+from execbox.store import Plan, User, plans, usage, users
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Caller:
     plan: Plan
     user: User | None = None
     address: str = ""
+    runs_today: int = 0
+    """Runs counted against ``subject`` today, read with the plan (one trip to the database)."""
 
     @property
     def is_guest(self) -> bool:
@@ -39,14 +42,18 @@ def bearer_key(header: str | None) -> str | None:
 
 
 def identify(
-    session: Session, *, authorization: str | None, address: str, guests_enabled: bool
+    session: Session, *, authorization: str | None, address: str, guests_enabled: bool, day: date
 ) -> Caller:
     key = bearer_key(authorization)
     if key is None:
         if not guests_enabled:
             raise Unauthorized("An API key is required: send 'Authorization: Bearer <api key>'.")
+        subject = f"guest:{address}"
         return Caller(
-            subject=f"guest:{address}", plan=plans.require(session, "guest"), address=address
+            subject=subject,
+            plan=plans.require(session, "guest"),
+            address=address,
+            runs_today=usage.runs_on(session, subject, day),
         )
     user = users.by_key(session, key)
     if user is None:
@@ -54,5 +61,9 @@ def identify(
     if user.disabled:
         raise Unauthorized("This API key's user is disabled.")
     return Caller(
-        subject=user.subject, plan=plans.require(session, user.plan), user=user, address=address
+        subject=user.subject,
+        plan=plans.require(session, user.plan),
+        user=user,
+        address=address,
+        runs_today=usage.runs_on(session, user.subject, day),
     )

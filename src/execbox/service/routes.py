@@ -88,7 +88,7 @@ async def languages(ctx: Context) -> JSONResponse:
 @router.get("/api/usage", response_model=Usage, responses=_ERRORS, tags=["account"])
 async def usage(who: CallerDep, ctx: Context) -> JSONResponse:
     """The caller's runs today against their plan's daily limit."""
-    return JSONResponse((await ctx.runs.usage(who)).model_dump(by_alias=True))
+    return JSONResponse(ctx.runs.usage(who).model_dump(by_alias=True))
 
 
 @router.get("/api/runs", response_model=list[RunSummary], responses=_ERRORS, tags=["account"])

@@ -55,6 +55,8 @@ class RunService:
         return await anyio.to_thread.run_sync(work)
 
     async def identify(self, authorization: str | None, address: str) -> Caller:
+        day = usage.day_of(self.clock())
+
         def work() -> Caller:
             with self.db.transaction() as session:
                 return identify(
@@ -62,18 +64,13 @@ class RunService:
                     authorization=authorization,
                     address=address,
                     guests_enabled=self.settings.guests_enabled,
+                    day=day,
                 )
 
         return await self._db(work)
 
-    async def usage(self, caller: Caller) -> Usage:
-        day = usage.day_of(self.clock())
-
-        def work() -> int:
-            with self.db.transaction() as session:
-                return usage.runs_on(session, caller.subject, day)
-
-        return Usage.of(caller.plan, await self._db(work))
+    def usage(self, caller: Caller) -> Usage:
+        return Usage.of(caller.plan, caller.runs_today)
 
     async def run(self, caller: Caller, request: RunRequest) -> RunResponse:
         plan = caller.plan
@@ -86,8 +83,7 @@ class RunService:
                 field="code",
             )
         now = self.clock()
-        runs_today = (await self.usage(caller)).runs_today
-        if runs_today >= plan.daily_runs:
+        if caller.runs_today >= plan.daily_runs:
             raise self._quota_exceeded(caller, now)
         language = self.registry.get(request.language)
         if not plan.allows(language.id):
