@@ -18,6 +18,7 @@ def diagnose(settings: Settings, backends: Iterable[str], echo: Callable[[str], 
     from execbox.languages import load_registry
     from execbox.limits import resolve_limits
     from execbox.sandbox.factory import create_backend
+    from execbox.selftest import run_selftest
 
     registry = load_registry()
     healthy = True
@@ -39,6 +40,9 @@ def diagnose(settings: Settings, backends: Iterable[str], echo: Callable[[str], 
             healthy = healthy and name != settings.backend
             continue
         engine = Engine(settings, registry, backend)
+        for check in run_selftest(engine):
+            echo(f"  [{'ok' if check.ok else 'FAIL':>4}] self-test: {check.name}: {check.detail}")
+            healthy = healthy and (check.ok or name != settings.backend)
         for lang in registry.all():
             if name == "native" and not lang.host_available():
                 echo(f"  [skip] {lang.id}: {', '.join(lang.executables())} not installed")
