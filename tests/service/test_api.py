@@ -384,3 +384,17 @@ def test_health_readiness_metrics_languages_docs_and_editor(server: Server) -> N
 def test_unknown_routes_and_methods_use_the_error_body(server: Server) -> None:
     assert_error(server.client.get("/api/nope"), 404, "not_found")
     assert_error(server.client.get(RUN), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("field", ["code", "stdin", "args", "language"])
+def test_unpaired_surrogates_are_refused_not_a_500(server: Server, field: str) -> None:
+    value: object = ["\ud800"] if field == "args" else "\ud800"
+    body = json.dumps({**hello(), field: value})  # json.dumps escapes it as \ud800
+    response = server.client.post(RUN, content=body)
+    error = assert_error(response, 422, response.json()["error"]["code"])
+    assert error.get("field") == field
+
+
+def test_a_long_forwarded_address_is_still_a_guest(server: Server) -> None:
+    response = server.client.post(RUN, json=hello(), headers={"X-Forwarded-For": "x" * 5000})
+    assert response.status_code == 200 and response.json()["usage"]["runsToday"] == 1

@@ -45,12 +45,6 @@ class Metrics:
             "Runs that ended internal_error (the sandbox or service failed).",
             registry=self.registry,
         )
-        self.refused = Counter(
-            "execbox_requests_refused",
-            "Run requests refused, by HTTP status.",
-            ["status"],
-            registry=self.registry,
-        )
         depth = Gauge("execbox_queue_depth", "Runs waiting for a worker.", registry=self.registry)
         depth.set_function(lambda: float(queue_depth()))
         busy = Gauge(

@@ -49,7 +49,8 @@ async def caller(
     ctx: Context,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    address = request.client.host if request.client else "unknown"
+    # a forwarded address is whatever a proxy passed on: bound it before it becomes a key
+    address = (request.client.host if request.client else "unknown")[:100]
     return await ctx.runs.identify(authorization, address)
 
 
