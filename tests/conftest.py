@@ -25,7 +25,7 @@ from execbox.settings import Settings
 # A uid range of this test session's own, so checks for leftover processes see only ours.
 UID_BASE = 2_000_000 + (os.getpid() % 5000) * 64
 UID_COUNT = 64
-BACKENDS = ["native"]
+BACKENDS = ["native", pytest.param("docker", marks=pytest.mark.docker)]
 
 
 def _make_data_dir() -> Path:
@@ -66,7 +66,14 @@ def settings(data_dir: Path, backend_name: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def engine(settings: Settings, registry: LanguageRegistry) -> Engine:
-    return Engine(settings, registry, create_backend(settings))
+    backend = create_backend(settings)
+    if settings.backend == "docker":
+        failed = [f"{c.name}: {c.detail} ({c.fix})" for c in backend.checks() if not c.ok]
+        if failed and os.environ.get("CI") == "true":
+            pytest.fail(f"docker backend unusable in CI: {failed}")
+        if failed:
+            pytest.skip(f"docker backend unusable here: {failed}")
+    return Engine(settings, registry, backend)
 
 
 Runner = Callable[..., RunResult]
@@ -136,3 +143,13 @@ def leftovers(settings: Settings) -> Iterator[None]:
     assert own_cgroups() == []
     runs = settings.runs_dir
     assert not runs.exists() or list(runs.iterdir()) == []
+    if settings.backend == "docker":
+        import docker
+
+        from execbox.sandbox.docker import own_containers_filter
+
+        client = docker.from_env()
+        try:
+            assert client.api.containers(all=True, filters=own_containers_filter()) == []
+        finally:
+            client.close()

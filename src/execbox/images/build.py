@@ -190,7 +190,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def _trim(root: Path) -> None:
-    """Drop what a sandbox never reads: package lists, docs, man pages."""
+    """Drop what a sandbox never reads: package lists, docs, man pages, password hashes."""
     for rel in ("var/lib/apt/lists", "usr/share/doc", "usr/share/man", "var/cache/apt"):
         target = root / rel
         if target.is_dir():
@@ -199,7 +199,9 @@ def _trim(root: Path) -> None:
                     shutil.rmtree(child)
                 else:
                     child.unlink()
-    for rel in ("work", ".execbox"):
+    for rel in ("etc/shadow", "etc/shadow-", "etc/gshadow", "etc/gshadow-"):
+        (root / rel).unlink(missing_ok=True)
+    for rel in ("box", ".execbox"):
         (root / rel).mkdir(exist_ok=True, mode=0o755)
 
 

@@ -2,7 +2,7 @@
 
 Theory of operation.  A workspace is a size-capped tmpfs on the host
 (:mod:`execbox.sandbox.docker_workspace`), bound into each step's container at
-``/work``.  A step is one container, created with the design's flags and more:
+``/box``.  A step is one container, created with the design's flags and more:
 memory with swap equal to it, a CPU quota, no network (``NetworkDisabled``,
 which still gives an empty network namespace and starts about twice as fast as
 ``network_mode="none"``), a read-only root, size-capped ``/tmp`` and
@@ -59,8 +59,8 @@ from execbox.settings import Settings
 log = logging.getLogger(__name__)
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-WORKDIR = "/work"
-INIT_PATH = "/.execbox/init"
+WORKDIR = "/box"
+INIT_PATH = "/.execbox/.execbox-init"  # comm ".execbox-init", as the native init
 STATUS_DIR = "/.execbox/status"
 GRACE_S = 3.0
 """How long past the limit the host waits for the init before killing the container itself."""
@@ -80,6 +80,11 @@ def _process_start(pid: int) -> str:
 def _owner_id(pid: int | None = None) -> str:
     pid = pid or os.getpid()
     return f"{socket.gethostname()}/{pid}/{_process_start(pid)}"
+
+
+def own_containers_filter() -> dict[str, str]:
+    """An Engine API filter matching the step containers of this process (for checks, tests)."""
+    return {"label": f"{OWNER_LABEL}={_owner_id()}"}
 
 
 class DockerBackend:
@@ -226,7 +231,7 @@ class DockerBackend:
                 user="0:0",
                 working_dir=WORKDIR,
                 environment=environment,
-                hostname="execbox",
+                hostname="sandbox",
                 network_disabled=True,
                 stdin_open=True,
                 tty=False,

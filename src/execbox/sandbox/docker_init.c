@@ -89,6 +89,7 @@ int main(int argc, char **argv) {
         return 126;
     }
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    unsetenv("HOSTNAME"); /* Docker adds it; the program's environment is ours alone */
 
     sigset_t wanted, old;
     sigemptyset(&wanted);
