@@ -2,7 +2,7 @@
 
 A workspace is a fresh size-capped tmpfs mounted at ``<data_dir>/runs/<run_id>``
 with two directories: ``work`` (the run directory, owned by the sandbox user,
-bound at ``/work`` in every step's container) and ``status`` (root only, bound at
+bound at ``/box`` in every step's container) and ``status`` (root only, bound at
 ``/.execbox/status``, where the init writes each step's report).  The host
 writes the source files into ``work`` while it is still empty and private, and
 reads only the init's reports, without following links; at the end the tmpfs is
