@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import ARTIFACTS, Server
 
@@ -79,7 +80,7 @@ def _use_key(page: Page, key: str) -> None:
     page.click(".key summary")
     page.fill("#api-key", key)
     page.click("#key-form button[type=submit]")
-    page.wait_for_function("document.getElementById('key-state').textContent.includes('API key')")
+    expect(page.locator("#key-state")).to_contain_text("API key ending in")
 
 
 def test_typing_and_running_python_shows_output_exit_code_and_duration(
@@ -164,12 +165,12 @@ def test_used_up_quota_says_so_and_when_it_resets(page: Page, server: Server) ->
     key = server.create_user("web-quota", plan="tiny")
     _open(page, server)
     _use_key(page, key)
-    page.wait_for_function("document.getElementById('usage').textContent.includes('1 of 1')")
+    expect(page.locator("#usage")).to_contain_text("1 of 1 run left today")
     _choose(page, "python")
     _write(page, "print('first')\n")
     _run(page)
     assert _field(page, "stdout") == "first\n"
-    assert "0 of 1" in page.inner_text("#usage")
+    expect(page.locator("#usage")).to_contain_text("0 of 1 run left today")
 
     _write(page, "print('second')\n")
     _run(page)
@@ -242,3 +243,30 @@ def test_narrow_screen_stacks_the_panes(page: Page, server: Server) -> None:
     assert result_box["y"] >= code_box["y"] + code_box["height"]  # below, not beside
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     _screenshot(page, "narrow-screen")
+
+
+def test_labelled_controls_work_from_the_keyboard_alone(page: Page, server: Server) -> None:
+    _open(page, server)
+    for label in ("Language", "Input (stdin)", "API key"):
+        assert page.get_by_label(label, exact=True).count() == 1, label
+    assert page.get_by_role("textbox", name="Code editor").count() == 1
+    assert page.get_by_role("button", name="Run", exact=True).count() == 1
+
+    page.focus("#language")
+    page.keyboard.press("Tab")  # Load starter
+    page.keyboard.press("Tab")  # Run
+    assert page.evaluate("document.activeElement.id") == "run"
+    page.keyboard.press("Tab")  # into the editor
+    assert page.evaluate("document.activeElement.classList.contains('cm-content')")
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text("print(int(input()) * 2)\n")
+    page.keyboard.press("Escape")  # closes the completion list typing may have opened
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")  # Esc, Tab leaves the editor for the stdin box
+    assert page.evaluate("document.activeElement.id") == "stdin"
+    page.keyboard.type("21")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#result [data-state=result]", timeout=RUN_TIMEOUT_MS)
+
+    assert _field(page, "stdout") == "42\n"
+    _screenshot(page, "keyboard-only")
