@@ -8,6 +8,8 @@ After every test no container of this process and no run directory is left.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -266,3 +268,20 @@ def test_missing_image_is_a_sandbox_failure(
     result = engine.run(registry.get("python"), "print(1)\n", limits=resolve_limits(settings))
     assert result.status is Status.INTERNAL_ERROR
     assert result.message and "execbox images build" in result.message
+
+
+def test_run_dirs_of_a_dead_process_are_removed(docker_settings: Settings) -> None:
+    runs = docker_settings.runs_dir
+    make = (
+        "import sys; from pathlib import Path\n"
+        "from execbox.sandbox.docker_workspace import create_run_dir\n"
+        "print(create_run_dir(Path(sys.argv[1]), 'stale', 1 << 20, {'main.py': b'x'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", make, str(runs)], capture_output=True, text=True, check=True
+    )
+    stale = Path(done.stdout.strip())  # its owner, a killed service say, is gone
+    assert stale.is_dir()
+    DockerBackend(docker_settings)
+    assert not stale.exists()
+    assert str(stale) not in Path("/proc/self/mounts").read_text()

@@ -53,6 +53,7 @@ from execbox.sandbox.docker_workspace import (
     init_binary,
     read_report,
     remove_run_dir,
+    remove_stale_run_dirs,
 )
 from execbox.settings import Settings
 
@@ -75,6 +76,16 @@ def _process_start(pid: int) -> str:
             return handle.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _owner_id(pid: int | None = None) -> str:
@@ -386,6 +397,8 @@ class DockerBackend:
                     "or set DOCKER_HOST"
                 ) from exc
             self._remove_orphans(client)
+            for path in remove_stale_run_dirs(self.settings.runs_dir, _alive):
+                log.info("removed the orphaned run directory %s", path)
             self._client = client
             return client
 

@@ -1,6 +1,6 @@
 """The Docker backend's run directory on the host, and the init it bind-mounts.
 
-A workspace is a fresh size-capped tmpfs mounted at ``<data_dir>/runs/<run_id>``
+A workspace is a fresh size-capped tmpfs mounted at ``<data_dir>/runs/docker-<pid>-<run_id>``
 with two directories: ``work`` (the run directory, owned by the sandbox user,
 bound at ``/box`` in every step's container) and ``status`` (root only, bound at
 ``/.execbox/status``, where the init writes each step's report).  The host
@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +63,7 @@ def create_run_dir(
         if not name or "/" in name or "\x00" in name or name in (".", ".."):
             raise InvalidInput(f"invalid file name {name!r}", field="files")
     runs_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
-    root = runs_dir / run_id
+    root = runs_dir / f"docker-{os.getpid()}-{run_id}"
     root.mkdir(mode=0o700)
     options = f"size={size_bytes},mode=0700,uid=0,gid=0".encode()
     if _libc.mount(b"tmpfs", bytes(root), b"tmpfs", _MS_NOSUID | _MS_NODEV, options) != 0:
@@ -95,6 +95,23 @@ def create_run_dir(
         remove_run_dir(root)
         raise
     return root
+
+
+def remove_stale_run_dirs(runs_dir: Path, alive: Callable[[int], bool]) -> list[Path]:
+    """Remove the run directories of docker-backend processes that are gone (a killed service)."""
+    removed: list[Path] = []
+    if not runs_dir.is_dir():
+        return removed
+    for entry in runs_dir.iterdir():
+        parts = entry.name.split("-", 2)
+        owner_gone = len(parts) == 3 and parts[1].isdigit() and not alive(int(parts[1]))
+        if parts[0] == "docker" and owner_gone:
+            try:
+                remove_run_dir(entry)
+                removed.append(entry)
+            except SandboxError:
+                continue  # not ours to force; the next start tries again
+    return removed
 
 
 def remove_run_dir(root: Path) -> None:
