@@ -9,6 +9,7 @@
     ├── BodyTooLarge      413  the request body passes the server's cap
     └── QuotaExceeded     429  the plan's daily runs are used up
     NoCapacity (execbox.dispatch)  503  every worker busy, queue full
+    OperationalError (SQLAlchemy)  503  the database cannot be reached
 
 Every response is ``{"error": {"code": slug, "message": sentence}}``; FastAPI's own
 validation and HTTP errors are rewritten to the same shape, and an unexpected
@@ -26,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from execbox.dispatch import NoCapacity
@@ -173,6 +175,13 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable serving %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503, "database_unavailable", "The database is unavailable; try again.", retry_after=5
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error serving %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "The service failed; the error was logged.")
@@ -183,4 +192,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NoCapacity, _no_capacity)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)
