@@ -227,6 +227,7 @@ def test_recent_run_restores_its_code_and_result(page: Page, server: Server) -> 
     assert page.input_value("#language") == "bash"
     assert _editor_text(page) == 'read line\necho "got: $line"\n'
     assert page.input_value("#stdin") == "from stdin\n"
+    assert _field(page, "caption").startswith("A past run, from ")
     assert _field(page, "stdout") == "got: from stdin\n"
     _screenshot(page, "recent-run-restored")
 

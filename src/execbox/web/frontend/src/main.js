@@ -115,12 +115,16 @@ class EditorPage {
   switchLanguage(id) {
     const next = this.find(id);
     if (!next || (this.language && next.id === this.language.id)) return;
-    if (this.language) {
-      const code = this.editor.getCode();
-      if (code !== starterFor(this.language)) this.drafts.set(this.language.id, code);
-      else this.drafts.delete(this.language.id);
-    }
+    this.keepDraft();
     this.selectLanguage(next, this.drafts.get(next.id) ?? starterFor(next));
+  }
+
+  // Remembers the current language's code (for this page's life) unless it is the starter.
+  keepDraft() {
+    if (!this.language) return;
+    const code = this.editor.getCode();
+    if (code !== starterFor(this.language)) this.drafts.set(this.language.id, code);
+    else this.drafts.delete(this.language.id);
   }
 
   // --- running -------------------------------------------------------------
@@ -242,13 +246,18 @@ class EditorPage {
     const run = answer.data;
     const language = this.find(run.language);
     const code = typeof run.code === "string" ? run.code : "";
+    this.keepDraft();
     if (language) this.selectLanguage(language, code);
     else this.editor.setCode(code);
     this.$("stdin").value = run.stdin ?? "";
     if (run.status === "queued" || run.status === "running") {
       this.panel.idle(`This run is still ${run.status}. Refresh the list in a moment to see its result.`);
     } else {
-      this.panel.result(run, language ? language.name : run.language);
+      const when = run.createdAt ? new Date(run.createdAt) : null;
+      const caption = when && !Number.isNaN(when.getTime())
+        ? `A past run, from ${when.toLocaleString()}.`
+        : "A past run.";
+      this.panel.result(run, language ? language.name : run.language, caption);
     }
     this.editor.focus();
   }

@@ -102,7 +102,7 @@ export class ResultPanel {
     }, 100);
   }
 
-  result(raw, languageName) {
+  result(raw, languageName, caption) {
     const r = normalizeResult(raw);
     const name = languageName || r.language || "";
     const languageText = [name, r.version].filter(Boolean).join(" ");
@@ -118,6 +118,7 @@ export class ResultPanel {
     );
     const nodes = [el("div", { "data-state": "result", className: `result status-${r.status}` }, facts)];
     const box = nodes[0];
+    if (caption) box.prepend(el("p", { className: "caption", "data-field": "caption" }, caption));
     if (r.message && r.status !== "ok") box.append(el("p", { className: "message", "data-field": "message" }, r.message));
     if (r.truncated) {
       box.append(
