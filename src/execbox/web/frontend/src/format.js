@@ -24,7 +24,8 @@ export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "—";
   const n = Number(bytes);
   if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 100 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1000 * 1024) return `${Math.round(n / 1024)} KB`;
   return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
 
