@@ -7,10 +7,14 @@ the result panel. A screenshot of every case is kept in ``artifacts/web/``.
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import expect
+
+import execbox.languages
 
 from .conftest import ARTIFACTS, Server
 
@@ -20,6 +24,14 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 RUN_TIMEOUT_MS = 60_000
+HIGHLIGHTING = {
+    "python": "python",
+    "javascript": "javascript",
+    "c": "cpp",
+    "cpp": "cpp",
+    "java": "java",
+    "bash": "shell",
+}
 
 
 def _open(page: Page, server: Server) -> None:
@@ -271,3 +283,18 @@ def test_labelled_controls_work_from_the_keyboard_alone(page: Page, server: Serv
 
     assert _field(page, "stdout") == "42\n"
     _screenshot(page, "keyboard-only")
+
+
+def test_every_language_loads_its_starter_program(page: Page, server: Server) -> None:
+    data = Path(execbox.languages.__file__).parent / "data"
+    _open(page, server)
+    ids = page.eval_on_selector_all("#language option", "options => options.map(o => o.value)")
+    assert {"python", "javascript", "c", "bash"} <= set(ids)
+    for language in ids:
+        _choose(page, language)
+        starter = tomllib.loads((data / f"{language}.toml").read_text())["starter"]
+        assert _editor_text(page) == starter, language
+        # the grammar for highlighting is loaded (CodeMirror names it on the content element)
+        grammar = HIGHLIGHTING.get(language)
+        if grammar:
+            expect(page.locator(".cm-content")).to_have_attribute("data-language", grammar)
