@@ -201,6 +201,8 @@ def _trim(root: Path) -> None:
                     child.unlink()
     for rel in ("etc/shadow", "etc/shadow-", "etc/gshadow", "etc/gshadow-"):
         (root / rel).unlink(missing_ok=True)
+    for rel in ("root", "home"):  # no home directories: HOME is the run directory
+        shutil.rmtree(root / rel, ignore_errors=True)
     for rel in ("box", ".execbox"):
         (root / rel).mkdir(exist_ok=True, mode=0o755)
 

@@ -46,6 +46,7 @@ from execbox.languages import LanguageRegistry, load_registry
 from execbox.limits import MIB, Limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.docker_io import feed_stdin, raw_socket, read_streams
+from execbox.sandbox.docker_policy import masked_paths, seccomp_profile
 from execbox.sandbox.docker_workspace import (
     SANDBOX_UID,
     HostRun,
@@ -212,12 +213,14 @@ class DockerBackend:
             nano_cpus=int(limits.cpu_cores * 1e9),
             pids_limit=limits.pids + 1,
             read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},
+            tmpfs={
+                "/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777",
+            },
             shm_size=limits.tmp_bytes,
             ipc_mode="private",
             cap_drop=["ALL"],
             cap_add=["KILL", "SETUID", "SETGID"],
-            security_opt=["no-new-privileges:true"],
+            security_opt=["no-new-privileges:true", f"seccomp={seccomp_profile()}"],
             ulimits=[
                 Ulimit(name="core", soft=0, hard=0),
                 Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
@@ -225,6 +228,7 @@ class DockerBackend:
             ],
             runtime=self.settings.docker_runtime,
         )
+        host_config["MaskedPaths"] = masked_paths()
         command = [
             INIT_PATH,
             f"{STATUS_DIR}/{report}",
