@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     )
     sandbox_uid_count: int = Field(256, ge=1, le=65_536, description="host uids in the pool")
     seccomp: bool = Field(True, description="load the seccomp filter into every sandbox")
+    selftest: bool = Field(
+        True, description="run the sandbox self-test at start and in /readyz; failing, no runs"
+    )
     cgroup_favor_dynmods: bool = Field(
         True, description="remount cgroup2 with favordynmods: 5-15 ms faster sandbox starts"
     )

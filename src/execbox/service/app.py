@@ -60,7 +60,7 @@ def create_app(
         registry=registry,
         dispatcher=dispatcher,
         runs=RunService(settings, db, registry, dispatcher, metrics, clock),
-        readiness=ReadinessProbe(engine, db, settings.readiness_cache_s),
+        readiness=ReadinessProbe(engine, db, settings.readiness_cache_s, settings.selftest),
         metrics=metrics,
     )
 
@@ -95,6 +95,10 @@ def _start(ctx: ServiceContext, clock: Clock) -> None:
     with ctx.db.transaction() as session:
         plans.ensure_builtin(session, clock())
     ctx.runs.recover()
+    if ctx.settings.selftest:
+        readiness = ctx.readiness.check_now()
+        if not ctx.readiness.sandbox_ok:
+            log.error("the sandbox failed its self-test; runs are refused: %s", readiness.checks)
     ctx.languages = [
         LanguageInfo(id=lang.id, name=lang.name, version=lang.host_version, aliases=lang.aliases)
         for lang in ctx.registry.all()

@@ -9,6 +9,7 @@
     ├── BodyTooLarge      413  the request body passes the server's cap
     └── QuotaExceeded     429  the plan's daily runs are used up
     NoCapacity (execbox.dispatch)  503  every worker busy, queue full
+    └── SandboxNotReady            503  the sandbox failed its self-test: no runs
     OperationalError (SQLAlchemy)  503  the database cannot be reached
 
 Every response is ``{"error": {"code": slug, "message": sentence}}``; FastAPI's own
@@ -121,9 +122,16 @@ def _request_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code, exc.message, field=exc.field, retry_after=retry)
 
 
+class SandboxNotReady(NoCapacity):
+    """The sandbox failed its self-test; runs are refused rather than run unconfined."""
+
+    code = "sandbox_unavailable"
+
+
 def _no_capacity(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NoCapacity)
-    return error_response(503, "no_capacity", exc.message, retry_after=exc.retry_after_s)
+    code = getattr(exc, "code", "no_capacity")
+    return error_response(503, code, exc.message, retry_after=exc.retry_after_s)
 
 
 def _field_name(loc: Sequence[Any]) -> str:

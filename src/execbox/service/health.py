@@ -1,7 +1,8 @@
 """Readiness: can a sandbox run a program right now?
 
-``/readyz`` runs a language's test program (which prints ``OK``) through the
-real engine and backend, and checks the database; the answer is cached for
+``/readyz`` runs the sandbox self-test (a hello world and attacks that must
+fail, :mod:`execbox.selftest`) through the real engine and backend, and checks
+the database; the answer is cached for
 ``readiness_cache_s`` so probes cannot turn into a load of their own, and
 concurrent probes share one check.
 """
@@ -19,6 +20,7 @@ import anyio.to_thread
 from execbox.engine import Engine
 from execbox.limits import resolve_limits
 from execbox.results import Status
+from execbox.selftest import run_selftest
 from execbox.store import Database
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,13 @@ class Readiness:
 
 
 class ReadinessProbe:
-    def __init__(self, engine: Engine, db: Database, cache_s: float) -> None:
+    def __init__(self, engine: Engine, db: Database, cache_s: float, selftest: bool = True) -> None:
         self.engine = engine
         self.db = db
         self.cache_s = cache_s
+        self.selftest = selftest
+        self.sandbox_ok: bool | None = None
+        """The last self-test's verdict (None before the first)."""
         self._lock = asyncio.Lock()
         self._last: Readiness | None = None
         self._checked_at = 0.0
@@ -49,8 +54,24 @@ class ReadinessProbe:
                 self._checked_at = time.monotonic()
             return self._last
 
+    async def sandbox_ready(self) -> bool:
+        """Whether runs may go to the sandbox: yes after a passing self-test; after a
+        failing one, only once a fresh self-test (at most every ``cache_s``) passes."""
+        if not self.selftest or self.sandbox_ok:
+            return True
+        await self.check()
+        return bool(self.sandbox_ok)
+
+    def check_now(self) -> Readiness:
+        """Check synchronously (at start-up) and remember the answer."""
+        self._last = self._check_now()
+        self._checked_at = time.monotonic()
+        return self._last
+
     def _check_now(self) -> Readiness:
-        checks = {"database": self._database(), "sandbox": self._sandbox()}
+        sandbox = self._selftest() if self.selftest else self._sandbox()
+        self.sandbox_ok = sandbox == "ok"
+        checks = {"database": self._database(), "sandbox": sandbox}
         return Readiness(all(value == "ok" for value in checks.values()), checks)
 
     def _database(self) -> str:
@@ -59,6 +80,17 @@ class ReadinessProbe:
         except Exception as exc:
             log.error("readiness: database unreachable: %s", exc)
             return f"failed: {type(exc).__name__}"
+        return "ok"
+
+    def _selftest(self) -> str:
+        try:
+            checks = run_selftest(self.engine)
+        except Exception as exc:
+            log.exception("readiness: the sandbox self-test raised")
+            return f"failed: {type(exc).__name__}"
+        failed = [check.name for check in checks if not check.ok]
+        if failed:
+            return "failed: self-test: " + ", ".join(failed)
         return "ok"
 
     def _sandbox(self) -> str:

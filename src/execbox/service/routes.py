@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from execbox.service.auth import Caller
 from execbox.service.context import ServiceContext
-from execbox.service.errors import error_response, parse_body
+from execbox.service.errors import SandboxNotReady, error_response, parse_body
 from execbox.service.schemas import (
     ErrorBody,
     LanguageInfo,
@@ -76,6 +76,10 @@ async def run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
     a form type), so a client gets a 400 for bad JSON rather than a puzzling 422.
     """
     body = parse_body(RunRequest, await request.body())
+    if not await ctx.readiness.sandbox_ready():
+        raise SandboxNotReady(
+            "The sandbox failed its self-test; no runs until it passes (see /readyz).", 30
+        )
     result = await ctx.runs.run(who, body)
     return JSONResponse(result.model_dump(mode="json", by_alias=True))
 
