@@ -208,6 +208,19 @@ def test_code_larger_than_the_plan_allows_says_the_limit(page: Page, server: Ser
     _screenshot(page, "code-too-large")
 
 
+def test_language_the_plan_does_not_allow_says_so(page: Page, server: Server) -> None:
+    server.cli("plans", "set", "python-only", "--languages", "python")
+    key = server.create_user("web-python-only", plan="python-only")
+    _open(page, server)
+    _use_key(page, key)
+    _choose(page, "javascript")
+    _run(page)
+
+    assert _field(page, "error-title") == "JavaScript (Node.js) is not allowed on your plan"
+    assert _field(page, "error-message")
+    _screenshot(page, "language-not-allowed")
+
+
 def test_bad_api_key_is_a_readable_message(page: Page, server: Server) -> None:
     _open(page, server)
     _use_key(page, "not-a-real-key")
