@@ -172,6 +172,18 @@ def test_switching_language_runs_javascript(page: Page, server: Server) -> None:
     assert _editor_text(page) == "print('a python draft')\n"
 
 
+def test_capped_output_is_shown_with_a_truncated_note(page: Page, server: Server) -> None:
+    _open(page, server)
+    _choose(page, "python")
+    _write(page, "import sys\nsys.stdout.write('x' * 3_000_000)\n")
+    _run(page)
+
+    assert _field(page, "status") == "Output limit exceeded"
+    assert "cut off" in _field(page, "truncated")
+    assert _field(page, "stdout").startswith("xxxx")
+    _screenshot(page, "output-truncated")
+
+
 def test_used_up_quota_says_so_and_when_it_resets(page: Page, server: Server) -> None:
     server.cli("plans", "set", "tiny", "--daily-runs", "1")
     key = server.create_user("web-quota", plan="tiny")
