@@ -323,3 +323,28 @@ def test_every_language_loads_its_starter_program(page: Page, server: Server) ->
         grammar = HIGHLIGHTING.get(language)
         if grammar:
             expect(page.locator(".cm-content")).to_have_attribute("data-language", grammar)
+
+
+def test_busy_service_and_lost_connection_are_readable(page: Page, server: Server) -> None:
+    # A real server is hard to make busy on cue, so the browser answers for it here,
+    # with the contract's 503 body; everything else on the page is the real server's.
+    busy = {"error": {"code": "no_capacity", "message": "Every worker is busy."}}
+    page.route(
+        "**/api/editor/run",
+        lambda route: route.fulfill(
+            status=503, json=busy, headers={"Retry-After": "7", "Content-Type": "application/json"}
+        ),
+    )
+    _open(page, server)
+    _run(page)
+    assert _field(page, "error-title") == "The service is busy"
+    assert _field(page, "error-message") == "Every worker is busy."
+    assert _field(page, "error-hint") == "Try again in 7 seconds."
+    assert page.is_enabled("#run")
+    _screenshot(page, "service-busy")
+
+    page.unroute("**/api/editor/run")
+    page.route("**/api/editor/run", lambda route: route.abort("connectionrefused"))
+    _run(page)
+    assert _field(page, "error-title") == "Cannot reach the execbox server"
+    _screenshot(page, "connection-lost")
