@@ -168,7 +168,12 @@ def test_switching_language_runs_javascript(page: Page, server: Server) -> None:
     assert _field(page, "exit-code") == "0 ✓"
     _screenshot(page, "javascript-ok")
 
-    _choose(page, "python")  # the Python draft is kept for the session
+    _choose(page, "python")  # the Python draft is kept
+    assert _editor_text(page) == "print('a python draft')\n"
+    page.wait_for_timeout(600)  # drafts are saved 0.4 s after the last keystroke
+    page.reload()
+    page.wait_for_selector("#language:not([disabled])")
+    assert page.input_value("#language") == "python"  # in this browser, across reloads
     assert _editor_text(page) == "print('a python draft')\n"
 
 

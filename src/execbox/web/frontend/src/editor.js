@@ -45,7 +45,7 @@ async function modeFor(language) {
  * Creates the editor inside `parent`. `onRun` is called on Ctrl/Cmd+Enter.
  * Returns a small handle so the rest of the page never touches CodeMirror.
  */
-export function createEditor(parent, { onRun, label }) {
+export function createEditor(parent, { onRun, onChange, label }) {
   const languageSlot = new Compartment();
   let current = null;
   const runKeys = Prec.highest(
@@ -65,6 +65,9 @@ export function createEditor(parent, { onRun, label }) {
         languageSlot.of([]),
         EditorView.contentAttributes.of({ "aria-label": label }),
         EditorView.lineWrapping,
+        EditorView.updateListener.of((update) => {
+          if (update.docChanged && onChange) onChange();
+        }),
       ],
     }),
   });

@@ -8,6 +8,8 @@ import { starterFor } from "./starters.js";
 
 const KEY_STORAGE = "execbox.apiKey";
 const LANGUAGE_STORAGE = "execbox.language";
+const DRAFTS_STORAGE = "execbox.drafts";
+const DRAFT_MAX_CHARS = 200_000;
 
 function storageGet(name) {
   try { return localStorage.getItem(name) || ""; } catch { return ""; }
@@ -19,6 +21,18 @@ function storageSet(name, value) {
   } catch { /* private mode: the key lives for this page only */ }
 }
 
+function loadDrafts() {
+  try {
+    const stored = JSON.parse(storageGet(DRAFTS_STORAGE) || "{}");
+    return new Map(Object.entries(stored).filter(([, code]) => typeof code === "string"));
+  } catch {
+    return new Map();
+  }
+}
+function saveDrafts(drafts) {
+  storageSet(DRAFTS_STORAGE, drafts.size ? JSON.stringify(Object.fromEntries(drafts)) : "");
+}
+
 class EditorPage {
   constructor() {
     this.$ = (id) => document.getElementById(id);
@@ -26,11 +40,16 @@ class EditorPage {
     this.api = new Api(() => this.apiKey);
     this.languages = [];
     this.language = null;
-    this.drafts = new Map();
+    this.drafts = loadDrafts();
+    this.saveTimer = null;
     this.usage = null;
     this.busy = false;
     this.panel = new ResultPanel(this.$("result"));
-    this.editor = createEditor(this.$("editor"), { onRun: () => this.run(), label: "Code editor" });
+    this.editor = createEditor(this.$("editor"), {
+      onRun: () => this.run(),
+      onChange: () => this.draftChanged(),
+      label: "Code editor",
+    });
   }
 
   async start() {
@@ -62,6 +81,7 @@ class EditorPage {
     this.$("runs-refresh").addEventListener("click", () => this.refreshRuns());
     this.$("reset-code").addEventListener("click", () => {
       if (this.language) this.editor.setCode(starterFor(this.language));
+      this.keepDraft();
       this.editor.focus();
     });
     this.$("runs").addEventListener("click", (event) => {
@@ -96,7 +116,7 @@ class EditorPage {
     const saved = storageGet(LANGUAGE_STORAGE);
     const first =
       this.find(saved) || this.find("python") || this.languages[0];
-    this.selectLanguage(first, starterFor(first));
+    this.selectLanguage(first, this.drafts.get(first.id) ?? starterFor(first));
     this.panel.idle("Press Run (or Ctrl+Enter) to run your code. The result appears here.");
   }
 
@@ -119,12 +139,24 @@ class EditorPage {
     this.selectLanguage(next, this.drafts.get(next.id) ?? starterFor(next));
   }
 
-  // Remembers the current language's code (for this page's life) unless it is the starter.
+  // Remembers the current language's code in this browser unless it is the starter.
   keepDraft() {
     if (!this.language) return;
     const code = this.editor.getCode();
-    if (code !== starterFor(this.language)) this.drafts.set(this.language.id, code);
-    else this.drafts.delete(this.language.id);
+    if (code !== starterFor(this.language) && code.length <= DRAFT_MAX_CHARS) {
+      this.drafts.set(this.language.id, code);
+    } else {
+      this.drafts.delete(this.language.id);
+    }
+    saveDrafts(this.drafts);
+  }
+
+  draftChanged() {
+    if (this.saveTimer !== null) clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.keepDraft();
+    }, 400);
   }
 
   // --- running -------------------------------------------------------------
