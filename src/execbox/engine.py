@@ -53,8 +53,9 @@ class Engine:
         stdin_bytes = stdin.encode() if isinstance(stdin, str) else stdin
         self._check_input(stdin_bytes, args)
         run_id = run_id or uuid.uuid4().hex
-        version = language.host_version
+        version: str | None = None
         try:
+            version = self.backend.language_version(language)
             files = {language.source_file: source}
             with self.backend.workspace(run_id, files, limits) as workspace:
                 compile_output: str | None = None

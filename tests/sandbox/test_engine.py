@@ -171,3 +171,18 @@ def test_binary_output_keeps_nul_and_replaces_invalid_bytes_visibly(run: Runner)
     result = run("python", code)
     assert result.status is Status.OK
     assert result.stdout == "a\x00b\ufffd\x1b[31mc\n"
+
+
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [
+        ("python", "import platform\nprint(platform.python_version())\n"),
+        ("javascript", "console.log(process.versions.node)\n"),
+    ],
+)
+def test_reported_version_is_the_one_the_program_ran_with(
+    run: Runner, language: str, code: str
+) -> None:
+    result = run(language, code)
+    assert result.status is Status.OK
+    assert result.version == result.stdout.strip()

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from execbox.languages.registry import Language
 from execbox.limits import Limits
 
 
@@ -88,4 +89,8 @@ class SandboxBackend(Protocol):
 
     def checks(self) -> Iterator[Check]:
         """Self-checks for ``execbox doctor`` and readiness, cheapest first."""
+        ...
+
+    def language_version(self, language: Language) -> str | None:
+        """The toolchain version programs of ``language`` run with on this backend."""
         ...

@@ -29,9 +29,11 @@ import contextlib
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -42,8 +44,8 @@ from docker.types import Ulimit
 
 from execbox.errors import SandboxError, SandboxUnavailable
 from execbox.images.catalog import LABEL, image_for
-from execbox.languages import LanguageRegistry, load_registry
-from execbox.limits import MIB, Limits
+from execbox.languages import Language, LanguageRegistry, load_registry
+from execbox.limits import MIB, Limits, resolve_limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.docker_io import feed_stdin, raw_socket, read_streams
 from execbox.sandbox.docker_policy import masked_paths, seccomp_profile
@@ -111,6 +113,7 @@ class DockerBackend:
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._paths: dict[str, str] = {}
+        self._versions: dict[str, str | None] = {}
         try:
             self._docker()
         except SandboxUnavailable as exc:
@@ -143,6 +146,22 @@ class DockerBackend:
             return self._run(client, container, run, step, report_name)
         finally:
             self._remove(client, container)
+
+    def language_version(self, language: Language) -> str | None:
+        """The version inside the language's image, read once by running its version
+        command in a sandboxed container like any step."""
+        if language.id not in self._versions:
+            limits = resolve_limits(self.settings)
+            step = StepSpec(argv=list(language.version.command), limits=limits, kind="version")
+            with self.workspace(
+                f"version-{uuid.uuid4().hex}", {language.source_file: b""}, limits
+            ) as workspace:
+                outcome = self.run_step(workspace, step)
+            text = (outcome.stdout + outcome.stderr).decode(errors="replace")
+            match = re.search(language.version.pattern, text)
+            version = match.group(1) if match else None
+            self._versions[language.id] = version
+        return self._versions[language.id]
 
     def checks(self) -> Iterator[Check]:
         try:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from execbox.languages.registry import Language
 from execbox.limits import Limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 
@@ -52,6 +53,9 @@ class FakeBackend:
             memory_bytes=1 << 20,
             **facts,  # type: ignore[arg-type]
         )
+
+    def language_version(self, language: Language) -> str | None:
+        return language.host_version
 
     def checks(self) -> Iterator[Check]:
         yield Check("fake backend", True, "runs nothing")

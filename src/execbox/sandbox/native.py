@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from execbox.errors import SandboxError, SandboxUnavailable
-from execbox.languages.registry import HOST_PATH
+from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
 from execbox.sandbox import etc, initbin, seccomp, workdir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
@@ -182,6 +182,9 @@ class NativeBackend:
             return self._run(handle, step, argv, cgroup)
         finally:
             cgroup.destroy()
+
+    def language_version(self, language: Language) -> str | None:
+        return language.host_version  # the sandbox runs the host's toolchains
 
     def checks(self) -> Iterator[Check]:
         bwrap = shutil.which(self.settings.bwrap_path)
