@@ -184,6 +184,7 @@ class EditorPage {
             usage: this.usage,
           }),
         );
+        if (answer.status === 401) this.$("key-box").open = true;
         if (answer.status === 429 || answer.status === 401) this.refreshUsage();
       }
     } finally {
@@ -215,7 +216,7 @@ class EditorPage {
     const input = this.$("api-key");
     if (!input.value) input.value = this.apiKey;
     this.$("key-state").textContent = this.apiKey
-      ? `Signed in with an API key ending in …${this.apiKey.slice(-4)}`
+      ? `Using the API key ending in …${this.apiKey.slice(-4)}`
       : "Guest (no API key)";
   }
 
@@ -239,9 +240,13 @@ class EditorPage {
     const answer = await this.api.runs();
     if (!answer.ok) {
       list.replaceChildren();
-      note.textContent = answer.status === 401 || answer.status === 403
-        ? "Your recent runs appear here once you are signed in with an API key."
-        : `Recent runs could not be loaded: ${describeFailure(answer).message}`;
+      if (answer.status === 401 && this.apiKey) {
+        note.textContent = "Recent runs could not be loaded: the API key was not accepted.";
+      } else if (answer.status === 401 || answer.status === 403) {
+        note.textContent = "Your recent runs appear here once you use an API key.";
+      } else {
+        note.textContent = `Recent runs could not be loaded: ${describeFailure(answer).message}`;
+      }
       return;
     }
     const runs = Array.isArray(answer.data) ? answer.data : answer.data.runs || answer.data.items || [];
