@@ -37,18 +37,17 @@ from pathlib import Path
 from execbox.errors import SandboxError, SandboxUnavailable
 from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
-from execbox.sandbox import etc, initbin, seccomp, workdir
+from execbox.sandbox import initbin, rootfs, seccomp, workdir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.cgroups import Cgroup, CgroupTree, _alive
 from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
 
 SANDBOX_PATH = "/usr/bin:/bin"
-INIT_PATH = "/.execbox-init"
+INIT_PATH = "/" + rootfs.INIT
 READ_CHUNK = 65536
 SETUP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 1.0
-DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 # Docker's masked /proc paths: files hidden behind /dev/null, directories behind an
 # empty read-only tmpfs.  bubblewrap itself makes sys, sysrq-trigger, irq and bus
 # read-only; files only host root may read need no mask (the sandbox user is not host
@@ -117,7 +116,8 @@ class NativeBackend:
         self._ready_lock = threading.Lock()
         self._cgroups: CgroupTree | None = None
         self._init: Path | None = None
-        self._etc: dict[tuple[str, ...], Path] = {}
+        self._roots: dict[tuple[str, ...], Path] = {}
+        self._device_nodes = True
         self._bwrap: str | None = None
 
     # --- set-up, once per process ----------------------------------------------------------
@@ -143,14 +143,16 @@ class NativeBackend:
                 os.chmod(self.settings.runs_dir, 0o711)
                 workdir.remove_stale(self.settings.runs_dir, _alive)
                 self._init = initbin.init_binary(self.settings.data_dir)
+                self._device_nodes = rootfs.device_nodes_allowed(self.settings.data_dir)
                 self._bwrap = bwrap
                 self._cgroups = tree
             return self._cgroups
 
-    def _etc_dir(self, mounts: tuple[str, ...]) -> Path:
-        if mounts not in self._etc:
-            self._etc[mounts] = etc.build_etc(self.settings.data_dir, mounts)
-        return self._etc[mounts]
+    def _root_dir(self, mounts: tuple[str, ...]) -> Path:
+        if mounts not in self._roots:
+            assert self._init is not None
+            self._roots[mounts] = rootfs.build_root(self.settings.data_dir, self._init, mounts)
+        return self._roots[mounts]
 
     # --- the protocol -----------------------------------------------------------------------
 
@@ -238,100 +240,48 @@ class NativeBackend:
     ) -> list[str]:
         limits = step.limits
         assert self._bwrap is not None
+        root = self._root_dir(step.mounts)
         cmd = [
             self._bwrap,
-            "--unshare-user",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--die-with-parent",
-            "--new-session",
-            "--as-pid-1",
-            "--uid",
-            str(etc.SANDBOX_UID),
-            "--gid",
-            str(etc.SANDBOX_UID),
-            "--hostname",
-            etc.HOSTNAME,
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            "--tmpfs",
-            "/usr/local",
-            "--symlink",
-            "usr/bin",
-            "/bin",
-            "--symlink",
-            "usr/lib",
-            "/lib",
-            "--symlink",
-            "usr/lib64",
-            "/lib64",
-            "--symlink",
-            "usr/sbin",
-            "/sbin",
-            "--ro-bind",
-            str(self._etc_dir(step.mounts)),
-            "/etc",
-        ]
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--as-pid-1",
+            "--uid", str(rootfs.SANDBOX_UID), "--gid", str(rootfs.SANDBOX_UID),
+            "--hostname", rootfs.HOSTNAME,
+            # The prepared root (links, /etc, /dev nodes, init), then the host's /usr.
+            "--dev-bind", str(root), "/",
+            "--ro-bind", "/usr", "/usr",
+            "--tmpfs", "/usr/local",
+        ]  # fmt: skip
         for mount in step.mounts:
             cmd += ["--ro-bind", mount, mount]
-        cmd += ["--proc", "/proc", *_PROC_MASKS, "--dir", "/dev"]
-        for device in DEVICES:
-            cmd += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
+        if not self._device_nodes:
+            for device in rootfs.DEVICES:
+                cmd += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
         cmd += [
-            "--symlink",
-            "/proc/self/fd",
-            "/dev/fd",
-            "--symlink",
-            "/proc/self/fd/0",
-            "/dev/stdin",
-            "--symlink",
-            "/proc/self/fd/1",
-            "/dev/stdout",
-            "--symlink",
-            "/proc/self/fd/2",
-            "/dev/stderr",
-            "--size",
-            str(limits.tmp_bytes),
-            "--tmpfs",
-            "/dev/shm",
-            "--size",
-            str(limits.tmp_bytes),
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            str(handle.rundir.path),
-            etc.WORKDIR,
-            "--ro-bind",
-            str(self._init),
-            INIT_PATH,
-            "--remount-ro",
-            "/",
-            "--chdir",
-            etc.WORKDIR,
+            "--proc", "/proc", *_PROC_MASKS,
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+            "--bind", str(handle.rundir.path), rootfs.WORKDIR,
+            "--remount-ro", "/",
+        ]  # fmt: skip
+        if self._device_nodes:
+            # Remounting / read-only also made it nodev: /dev gets a bind of its own.
+            cmd += ["--dev-bind", str(root / "dev"), "/dev"]
+        cmd += [
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm",
+            "--chdir", rootfs.WORKDIR,
             "--clearenv",
-            "--setenv",
-            "PATH",
-            SANDBOX_PATH,
-            "--setenv",
-            "HOME",
-            etc.WORKDIR,
-            "--setenv",
-            "LANG",
-            "C.UTF-8",
-        ]
+            "--setenv", "PATH", SANDBOX_PATH,
+            "--setenv", "HOME", rootfs.WORKDIR,
+            "--setenv", "LANG", "C.UTF-8",
+        ]  # fmt: skip
         for key, value in step.env.items():
             cmd += ["--setenv", key, value]
         if "seccomp" in fds:
             cmd += ["--seccomp", str(fds["seccomp"])]
         cmd += [
-            "--json-status-fd",
-            str(fds["json"]),
-            "--block-fd",
-            str(fds["block"]),
+            "--json-status-fd", str(fds["json"]),
+            "--block-fd", str(fds["block"]),
             "--",
             INIT_PATH,
             str(fds["status"]),
@@ -339,7 +289,7 @@ class NativeBackend:
             str(2 * max(limits.workdir_bytes, limits.tmp_bytes)),  # ENOSPC comes first
             str(self.settings.open_files_limit),
             *argv,
-        ]
+        ]  # fmt: skip
         return cmd
 
     def _run(
