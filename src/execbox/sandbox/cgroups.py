@@ -34,14 +34,26 @@ class CgroupStats:
     cpu_time_ns: int
 
 
-def _write(path: Path, value: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(value)
+def _write(path: Path | str, value: str) -> None:
+    # os-level calls: this runs a dozen times per sandbox, on the latency path.
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path | str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536).decode()
+    finally:
+        os.close(fd)
 
 
 def _read_int(path: Path, default: int = 0) -> int:
     try:
-        return int(path.read_text().split()[0])
+        return int(_read(path).split()[0])
     except (OSError, ValueError, IndexError):
         return default
 
@@ -49,7 +61,7 @@ def _read_int(path: Path, default: int = 0) -> int:
 def _keyed(path: Path, key: str) -> int:
     """A value from a flat keyed file such as ``memory.events`` or ``cpu.stat``."""
     try:
-        for line in path.read_text().splitlines():
+        for line in _read(path).splitlines():
             name, _, value = line.partition(" ")
             if name == key:
                 return int(value)
@@ -82,7 +94,7 @@ class Cgroup:
 
     def pids(self) -> list[int]:
         try:
-            return [int(line) for line in self._procs.read_text().split()]
+            return [int(line) for line in _read(self._procs).split()]
         except (OSError, ValueError):
             return []
 
