@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -334,7 +335,7 @@ class NativeBackend:
                 _close(fd, opened)
             child_pid = _read_child_pid(json_r, proc)
             if child_pid is None:
-                proc.wait(timeout=SETUP_TIMEOUT_S)
+                _reap(proc)
                 message = _drain_now(err_r).decode(errors="replace").strip()
                 raise SandboxError(
                     f"bubblewrap could not start the sandbox: {message or proc.returncode}"
@@ -355,11 +356,7 @@ class NativeBackend:
                 os.close(pidfd)
             cgroup.kill()
             if proc is not None:
-                try:
-                    proc.wait(timeout=SETUP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                _reap(proc)
             for fd in opened:
                 _close_quiet(fd)
 
@@ -426,7 +423,7 @@ class NativeBackend:
         sig = number if kind == "signal" else None
         oom = stats.oom_kills > 0
         if kind is None and not (timed_out or output_limited or oom):
-            proc.wait(timeout=SETUP_TIMEOUT_S)
+            _reap(proc)
             raise SandboxError(
                 f"the sandbox ended without a report (bubblewrap exit {proc.returncode})"
             )
@@ -500,6 +497,28 @@ def _read_child_pid(json_r: int, proc: subprocess.Popen[bytes]) -> int | None:
         return int(document["child-pid"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for bubblewrap to exit (it follows its sandbox), killing it if it lingers.
+
+    A pidfd wakes us the moment it exits; ``Popen.wait(timeout)`` would poll with sleeps.
+    """
+    if proc.returncode is not None:
+        return
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        proc.wait()
+        return
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(SETUP_TIMEOUT_S * 1000):
+            proc.kill()
+    finally:
+        os.close(pidfd)
+    proc.wait()
 
 
 def _drain_now(fd: int) -> bytes:
