@@ -152,3 +152,14 @@ def test_doctor_says_what_to_fix(cli_env: dict[str, str]) -> None:
     assert done.returncode == 1
     assert "[FAIL] bubblewrap" in done.stdout
     assert "apt-get install bubblewrap" in done.stdout
+
+
+def test_a_bad_setting_fails_at_start_naming_the_field(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    source = tmp_path / "ok.py"
+    source.write_text("print(1)\n")
+    done = execbox({**cli_env, "EXECBOX_MEMORY_LIMIT_MB": "lots"}, "run", str(source))
+    assert done.returncode == 2
+    assert "memory_limit_mb" in done.stderr
+    assert done.stdout == ""
