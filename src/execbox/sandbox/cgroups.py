@@ -22,6 +22,7 @@ from pathlib import Path
 
 from execbox.errors import SandboxUnavailable
 from execbox.limits import Limits
+from execbox.sandbox.processes import alive
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CPU_PERIOD_US = 100_000
@@ -68,16 +69,6 @@ def _keyed(path: Path, key: str) -> int:
     except (OSError, ValueError):
         pass
     return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Cgroup:
@@ -249,7 +240,7 @@ class CgroupTree:
         memory_root = self.roots["memory"]
         for entry in list(memory_root.iterdir()) if memory_root.is_dir() else []:
             owner, sep, _ = entry.name.partition("_")
-            if not entry.is_dir() or not sep or not owner.isdigit() or _alive(int(owner)):
+            if not entry.is_dir() or not sep or not owner.isdigit() or alive(int(owner)):
                 continue
             group = Cgroup(self.version, {c: r / entry.name for c, r in self.roots.items()})
             try:

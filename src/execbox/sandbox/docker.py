@@ -58,6 +58,7 @@ from execbox.sandbox.docker_workspace import (
     remove_run_dir,
     remove_stale_run_dirs,
 )
+from execbox.sandbox.processes import alive
 from execbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,6 @@ def _process_start(pid: int) -> str:
             return handle.read().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _owner_id(pid: int | None = None) -> str:
@@ -420,7 +411,7 @@ class DockerBackend:
                     "or set DOCKER_HOST"
                 ) from exc
             self._remove_orphans(client)
-            for path in remove_stale_run_dirs(self.settings.runs_dir, _alive):
+            for path in remove_stale_run_dirs(self.settings.runs_dir, alive):
                 log.info("removed the orphaned run directory %s", path)
             self._client = client
             return client

@@ -40,7 +40,8 @@ from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
 from execbox.sandbox import initbin, rootfs, seccomp, workdir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
-from execbox.sandbox.cgroups import Cgroup, CgroupTree, _alive
+from execbox.sandbox.cgroups import Cgroup, CgroupTree
+from execbox.sandbox.processes import alive
 from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
 
@@ -142,7 +143,7 @@ class NativeBackend:
                 _traversable(self.settings.data_dir)
                 self.settings.runs_dir.mkdir(parents=True, exist_ok=True)
                 os.chmod(self.settings.runs_dir, 0o711)
-                workdir.remove_stale(self.settings.runs_dir, _alive)
+                workdir.remove_stale(self.settings.runs_dir, alive)
                 self._init = initbin.init_binary(self.settings.data_dir)
                 self._device_nodes = rootfs.device_nodes_allowed(self.settings.data_dir)
                 self._bwrap = bwrap
