@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from execbox.languages import LanguageRegistry
 from execbox.results import Status
 from tests.conftest import Runner
 
@@ -218,3 +220,64 @@ def test_planted_symlinks_and_fifos_are_never_followed(
     assert result.status is Status.OK, result
     # the canary fixture asserts the host file kept content, owner and mode;
     # the leftovers fixture asserts the run directory is gone
+
+
+LISTEN = (
+    "import socket, time\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', 47123)); s.listen()\n"
+    "u = socket.socket(socket.AF_UNIX); u.bind('\\0execbox-abstract'); u.listen()\n"
+    "print('listening', flush=True)\n"
+    "time.sleep({seconds})\n"
+)
+PROBE = (
+    "import socket\n"
+    "for family, address in ((socket.AF_INET, ('127.0.0.1', 47123)),"
+    " (socket.AF_UNIX, '\\0execbox-abstract')):\n"
+    "    try:\n"
+    "        socket.socket(family).connect(address); print('reached')\n"
+    "    except OSError:\n"
+    "        print('refused')\n"
+)
+
+
+def test_a_running_program_is_unreachable_from_another_run(run: Runner) -> None:
+    results: list[object] = []
+    listener = threading.Thread(
+        target=lambda: results.append(run("python", LISTEN.format(seconds=3), time_limit=5))
+    )
+    listener.start()
+    time.sleep(1.0)
+    probe = run("python", PROBE)
+    listener.join()
+    assert probe.stdout.split() == ["refused", "refused"]
+    assert getattr(results[0], "stdout", "") == "listening\n"
+
+
+def test_the_next_run_on_the_same_uid_finds_no_network_state(
+    data_dir: Path, registry: LanguageRegistry, backend_name: str
+) -> None:
+    if backend_name != "native":
+        pytest.skip("the uid and network namespace pool is the native backend's")
+    from execbox.engine import Engine
+    from execbox.limits import resolve_limits
+    from execbox.sandbox.factory import create_backend
+    from tests.conftest import UID_BASE, UID_COUNT, make_settings
+
+    # One uid in the pool: both runs get the same uid, and so the same network namespace.
+    settings = make_settings(
+        data_dir, sandbox_uid_base=UID_BASE + UID_COUNT - 1, sandbox_uid_count=1
+    )
+    engine = Engine(settings, registry, create_backend(settings))
+    python = registry.get("python")
+    limits = resolve_limits(settings)
+    first = engine.run(
+        python,
+        LISTEN.format(seconds=0) + "import os\nif os.fork() == 0:\n    time.sleep(60)\n",
+        limits=limits,
+    )
+    assert first.stdout == "listening\n"
+    second = engine.run(python, PROBE, limits=limits)
+    assert second.stdout.split() == ["refused", "refused"]
+    rebind = engine.run(python, LISTEN.format(seconds=0), limits=limits)
+    assert rebind.stdout == "listening\n"

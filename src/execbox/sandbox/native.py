@@ -41,6 +41,7 @@ from execbox.limits import Limits
 from execbox.sandbox import initbin, rootfs, seccomp, workdir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.cgroups import Cgroup, CgroupTree
+from execbox.sandbox.netns import NetnsPool
 from execbox.sandbox.processes import alive
 from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
@@ -115,6 +116,7 @@ class NativeBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.uids = UidPool(settings.sandbox_uid_base, settings.sandbox_uid_count)
+        self.netns = NetnsPool()
         self._ready_lock = threading.Lock()
         self._cgroups: CgroupTree | None = None
         self._init: Path | None = None
@@ -243,13 +245,17 @@ class NativeBackend:
         limits = step.limits
         assert self._bwrap is not None
         root = self._root_dir(step.mounts)
+        # Without the pool, a fresh network namespace; with it, init --launch enters the
+        # lent uid's own (see netns.py).
+        unshare_net = [] if self.settings.netns_pool else ["--unshare-net"]
         cmd = [
             self._bwrap,
-            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-user", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--as-pid-1",
             "--uid", str(rootfs.SANDBOX_UID), "--gid", str(rootfs.SANDBOX_UID),
             "--hostname", rootfs.HOSTNAME,
+            *unshare_net,
             # The prepared root (links, /etc, /dev nodes, init), then the host's /usr.
             "--dev-bind", str(root), "/",
             "--ro-bind", "/usr", "/usr",
@@ -323,8 +329,12 @@ class NativeBackend:
             uid = handle.lease.uid
             # init --launch drops to the run's uid and execs bubblewrap: with no uid
             # change in Popen itself, Python can vfork instead of copying this process.
+            netns = "-"
+            if self.settings.netns_pool:
+                fds["netns"] = self.netns.for_uid(uid)
+                netns = str(fds["netns"])
             proc = subprocess.Popen(
-                [str(self._init), "--launch", str(uid), *cmd],
+                [str(self._init), "--launch", str(uid), netns, *cmd],
                 stdin=stdin_fd,
                 stdout=out_w,
                 stderr=err_w,

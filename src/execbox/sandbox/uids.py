@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +38,9 @@ class UidPool:
 
     def acquire(self) -> Lease:
         self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        start = random.randrange(self.count)
+        # Lowest free first: the per-uid resources (network namespaces) stay few.
         for offset in range(self.count):
-            uid = self.base + (start + offset) % self.count
+            uid = self.base + offset
             fd = os.open(self.lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
