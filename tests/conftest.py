@@ -134,7 +134,8 @@ def own_cgroups() -> list[str]:
 
 @pytest.fixture
 def leftovers(settings: Settings) -> Iterator[None]:
-    """After the test: no sandbox process alive 1 s later, no cgroup, no run directory."""
+    """After the test: no sandbox process alive 1 s later, no cgroup, no run directory, no
+    mount left under the data dir."""
     yield
     deadline = time.monotonic() + 1.0
     while sandbox_processes() and time.monotonic() < deadline:
@@ -143,6 +144,8 @@ def leftovers(settings: Settings) -> Iterator[None]:
     assert own_cgroups() == []
     runs = settings.runs_dir
     assert not runs.exists() or list(runs.iterdir()) == []
+    with open("/proc/self/mountinfo") as handle:
+        assert [line for line in handle if str(settings.data_dir) in line.split()[4]] == []
     if settings.backend == "docker":
         import docker
 
