@@ -79,9 +79,9 @@ def engine(settings: Settings, registry: LanguageRegistry) -> Engine:
 Runner = Callable[..., RunResult]
 
 
-@pytest.fixture
-def run(engine: Engine, registry: LanguageRegistry, settings: Settings, leftovers: None) -> Runner:
-    """``run(language, code, stdin="", args=(), time_limit=None, memory_limit=None)``."""
+def make_runner(engine: Engine) -> Runner:
+    """``run(language, code, stdin="", args=(), time_limit=None, memory_limit=None)``: one
+    program through ``engine``, with limits resolved as a request asking for them would."""
 
     def _run(
         language: str,
@@ -91,15 +91,20 @@ def run(engine: Engine, registry: LanguageRegistry, settings: Settings, leftover
         time_limit: float | None = None,
         memory_limit: int | None = None,
     ) -> RunResult:
-        lang = registry.get(language)
+        lang = engine.registry.get(language)
         limits = resolve_limits(
-            settings,
+            engine.settings,
             language=lang.limits,
             request=LimitOverrides(time_limit_s=time_limit, memory_limit_mb=memory_limit),
         )
         return engine.run(lang, code, limits=limits, stdin=stdin, args=args)
 
     return _run
+
+
+@pytest.fixture
+def run(engine: Engine, leftovers: None) -> Runner:
+    return make_runner(engine)
 
 
 def sandbox_processes() -> list[str]:

@@ -21,10 +21,11 @@ import pytest
 from execbox.engine import Engine
 from execbox.images.catalog import LABEL, image_for
 from execbox.languages import LanguageRegistry, load_registry
-from execbox.limits import LimitOverrides, resolve_limits
+from execbox.limits import resolve_limits
 from execbox.results import RunResult, Status
 from execbox.sandbox.docker import OWNER_LABEL, DockerBackend
 from execbox.settings import Settings
+from tests.conftest import make_runner
 
 pytestmark = pytest.mark.docker
 
@@ -84,24 +85,7 @@ def run(
     docker_settings: Settings,
     registry: LanguageRegistry,
 ) -> Iterator[DockerRun]:
-    engine = Engine(docker_settings, registry, backend)
-
-    def _run(
-        language: str,
-        code: str,
-        stdin: str = "",
-        args: tuple[str, ...] = (),
-        time_limit: float | None = None,
-        memory_limit: int | None = None,
-    ) -> RunResult:
-        lang = registry.get(language)
-        limits = resolve_limits(
-            docker_settings,
-            language=lang.limits,
-            request=LimitOverrides(time_limit_s=time_limit, memory_limit_mb=memory_limit),
-        )
-        return engine.run(lang, code, limits=limits, stdin=stdin, args=args)
-
+    _run = make_runner(Engine(docker_settings, registry, backend))
     yield _run
     assert _own_containers(client, backend) == []
     runs = docker_settings.runs_dir
