@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import select
 import selectors
 import shutil
@@ -47,6 +48,7 @@ from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
 
 SANDBOX_PATH = "/usr/bin:/bin"
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 INIT_PATH = "/" + rootfs.INIT
 READ_CHUNK = 65536
 SETUP_TIMEOUT_S = 10.0
@@ -165,6 +167,8 @@ class NativeBackend:
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
         self._prepare()
+        if not _RUN_ID.match(run_id):
+            raise SandboxError(f"invalid run id {run_id!r}")  # it names files and cgroups
         lease = self.uids.acquire()
         try:
             rundir = workdir.RunDir(

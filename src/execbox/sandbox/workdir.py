@@ -51,14 +51,13 @@ def check_file_name(name: str) -> str:
 
 
 class RunDir:
-    """A mounted run directory; ``fd`` is an ``O_PATH`` descriptor the sandbox binds."""
+    """A mounted run directory, bound at ``/box`` in each of the run's sandboxes."""
 
     def __init__(self, root: Path, name: str, size_bytes: int, uid: int) -> None:
         self.path = root / name
         self.path.mkdir(mode=0o700)
         try:
             _mount_tmpfs(self.path, size_bytes, uid)
-            self.fd = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except BaseException:
             self.remove()
             raise
@@ -83,9 +82,6 @@ class RunDir:
             os.close(dir_fd)
 
     def remove(self) -> None:
-        if getattr(self, "fd", -1) >= 0:
-            os.close(self.fd)
-            self.fd = -1
         _unmount(self.path)
         with contextlib.suppress(FileNotFoundError):
             self.path.rmdir()
