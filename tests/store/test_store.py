@@ -120,3 +120,13 @@ def test_the_database_answers(db: Database) -> None:
     db.ping()
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_the_sqlite_run_log_is_readable_by_the_service_only(tmp_path: Path) -> None:
+    from execbox.store import Database
+
+    path = tmp_path / "private.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.close()
+    assert path.stat().st_mode & 0o777 == 0o600

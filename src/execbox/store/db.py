@@ -8,6 +8,7 @@ lock cannot be upgraded; that keeps quota spending correct under threads.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,6 +58,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # The run log holds users' code: readable by the service only (SQLite gives its
+            # -wal and -shm files the same mode).
+            os.close(os.open(parsed.database, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            os.chmod(parsed.database, 0o600)
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8
         )
