@@ -124,8 +124,6 @@ def test_the_database_answers(db: Database) -> None:
 
 
 def test_the_sqlite_run_log_is_readable_by_the_service_only(tmp_path: Path) -> None:
-    from execbox.store import Database
-
     path = tmp_path / "private.db"
     db = Database(f"sqlite:///{path}")
     db.migrate()
