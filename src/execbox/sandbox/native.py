@@ -472,7 +472,7 @@ def _traversable(data_dir: Path) -> None:
     """The sandbox user must reach the run directory, init and /etc by path: make the data
     dir traversable (not listable) and check its parents."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, os.stat(data_dir).st_mode & 0o7777 | 0o711)
+    os.chmod(data_dir, 0o711)  # traversable, not listable
     for parent in data_dir.parents:
         if not os.stat(parent).st_mode & 0o001:
             raise SandboxUnavailable(
