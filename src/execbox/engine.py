@@ -60,9 +60,12 @@ class Engine:
             with self.backend.workspace(run_id, files, limits) as workspace:
                 compile_output: str | None = None
                 if language.compile is not None:
-                    compiled = self._compile(workspace, language)
+                    build_limits = compile_limits(self.settings, language.compile.limits)
+                    compiled = self._compile(workspace, language, build_limits)
                     compile_output = decode(compiled.stdout + compiled.stderr)
-                    failed = self._compile_failure(language, compiled, compile_output, version)
+                    failed = self._compile_failure(
+                        language, compiled, build_limits, compile_output, version
+                    )
                     if failed is not None:
                         return failed
                 outcome = self.backend.run_step(
@@ -98,9 +101,7 @@ class Engine:
             truncated=outcome.output_limited,
         )
 
-    def _compile(self, workspace: Workspace, language: Language) -> StepOutcome:
-        assert language.compile is not None
-        limits = compile_limits(self.settings, language.compile.limits)
+    def _compile(self, workspace: Workspace, language: Language, limits: Limits) -> StepOutcome:
         argv = language.compile_argv(limits)
         assert argv is not None
         return self.backend.run_step(
@@ -115,11 +116,13 @@ class Engine:
         )
 
     def _compile_failure(
-        self, language: Language, compiled: StepOutcome, output: str, version: str | None
+        self,
+        language: Language,
+        compiled: StepOutcome,
+        limits: Limits,
+        output: str,
+        version: str | None,
     ) -> RunResult | None:
-        limits = compile_limits(
-            self.settings, language.compile.limits if language.compile else None
-        )
         status, message = classify(
             compiled, time_limit_s=limits.time_s, memory_bytes=limits.memory_bytes
         )
