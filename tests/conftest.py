@@ -154,7 +154,7 @@ def leftovers(settings: Settings) -> Iterator[None]:
     if settings.backend == "docker":
         import docker
 
-        from execbox.sandbox.docker import own_containers_filter
+        from execbox.sandbox.docker.backend import own_containers_filter
 
         client = docker.from_env()
         try:

@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 import typer
 
 from execbox.errors import ExecboxError, RequestError
-from execbox.images.cli import register as _register_images
 from execbox.results import RunResult, Status
+from execbox.sandbox.docker.images.cli import register as _register_images
 from execbox.service.cli import register as _register_service
 from execbox.settings import Settings
 

@@ -19,11 +19,11 @@ import docker.errors
 import pytest
 
 from execbox.engine import Engine
-from execbox.images.catalog import LABEL, image_for
 from execbox.languages import LanguageRegistry, load_registry
 from execbox.limits import resolve_limits
 from execbox.results import RunResult, Status
-from execbox.sandbox.docker import OWNER_LABEL, DockerBackend
+from execbox.sandbox.docker.backend import OWNER_LABEL, DockerBackend
+from execbox.sandbox.docker.images.catalog import LABEL, image_for
 from execbox.settings import Settings
 from tests.conftest import make_runner
 
@@ -229,7 +229,7 @@ def test_orphans_of_a_dead_process_are_removed(
     assert image
     host = backend.owner.split("/")[0]
     orphan = client.api.create_container(
-        image, command=["sleep", "60"], labels={LABEL: "step", OWNER_LABEL: f"{host}/999999999/1"}
+        image, command=["sleep", "60"], labels={LABEL: "step", OWNER_LABEL: f"{host}/999999999.1"}
     )
     client.api.start(orphan)
     DockerBackend(docker_settings)
@@ -258,8 +258,8 @@ def test_run_dirs_of_a_dead_process_are_removed(docker_settings: Settings) -> No
     runs = docker_settings.runs_dir
     make = (
         "import sys; from pathlib import Path\n"
-        "from execbox.sandbox.docker_workspace import create_run_dir\n"
-        "print(create_run_dir(Path(sys.argv[1]), 'stale', 1 << 20, {'main.py': b'x'}))\n"
+        "from execbox.sandbox.docker.workspace import create_run_dir\n"
+        "print(create_run_dir(Path(sys.argv[1]), 'stale', 1 << 20, {'main.py': b'x'}).path)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", make, str(runs)], capture_output=True, text=True, check=True

@@ -106,7 +106,7 @@ def test_no_sys_no_docker_socket_no_host_runtime_files(run: Runner) -> None:
         "for p in /var/run/docker.sock /run/docker.sock /run/execbox /var/lib/execbox "
         "/usr/local/bin/docker /etc/shadow; do [ -e $p ] && echo present $p; done\n"
         "for d in /root /home /sys/firmware /sys/kernel; do "
-        "[ -n \"$(ls -A $d 2>/dev/null)\" ] && echo nonempty $d; done\n"
+        '[ -n "$(ls -A $d 2>/dev/null)" ] && echo nonempty $d; done\n'
         "[ -d /sys ] && touch /sys/x 2>/dev/null && echo writable /sys\n"
         "echo end\n"
     )

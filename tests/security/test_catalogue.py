@@ -17,7 +17,7 @@ import pytest
 
 from execbox.errors import InvalidInput
 from execbox.results import Status
-from execbox.sandbox.workdir import check_file_name
+from execbox.sandbox.rundir import check_file_name
 from tests.conftest import Runner
 
 MB = 1 << 20
@@ -88,11 +88,17 @@ def test_f2_system_is_read_only(run: Runner) -> None:
     assert result.stdout.count("Read-only file system") == 3
 
 
-@pytest.mark.parametrize("name", ["../../etc/x", "/etc/x", "a\x00b", "..", "", "a/b", "x" * 300])
+@pytest.mark.parametrize(
+    "name", ["../../etc/x", "/etc/x", "a\x00b", "..", "", "a/../b", "a//b", "a\nb", "x" * 300]
+)
 def test_f6_bad_file_names_are_refused_naming_the_field(name: str) -> None:
     with pytest.raises(InvalidInput) as info:
         check_file_name(name)
     assert info.value.field == "files"
+
+
+def test_f6_sub_folders_are_file_names() -> None:
+    assert check_file_name("lib/util.py") == "lib/util.py"  # multi-file programs
 
 
 def test_i1_environment(run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:

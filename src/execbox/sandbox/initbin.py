@@ -1,8 +1,9 @@
-"""Build (once) and locate the sandbox's tiny init, ``init.c``.
+"""Build (once) and locate a sandbox's tiny static init from its C source.
 
-The binary is compiled statically on the host with the system's C compiler
-into ``<data_dir>/lib``, named by the hash of its source, so an upgrade
-rebuilds it and concurrent processes never see a half-written file.
+Each backend has one (``native/init.c``, ``docker/init.c``).  The binary is
+compiled statically on the host with the system's C compiler into
+``<data_dir>/lib``, named by the hash of its source, so an upgrade rebuilds it
+and concurrent processes never see a half-written file.
 """
 
 from __future__ import annotations
@@ -16,35 +17,34 @@ from pathlib import Path
 
 from execbox.errors import SandboxUnavailable
 
-SOURCE = Path(__file__).with_name("init.c")
 
-
-def init_binary(data_dir: Path) -> Path:
-    """The path of the compiled init, building it if needed."""
-    source = SOURCE.read_bytes()
-    digest = hashlib.sha256(source).hexdigest()[:16]
-    lib = data_dir / "lib"
-    target = lib / f"execbox-init-{digest}"
+def static_binary(source: Path, data_dir: Path, name: str) -> Path:
+    """The path of ``source`` compiled statically as ``<data_dir>/lib/<name>-<hash>``."""
+    code = source.read_bytes()
+    target = data_dir / "lib" / f"{name}-{hashlib.sha256(code).hexdigest()[:16]}"
     if target.is_file():
         return target
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
-        raise SandboxUnavailable("no C compiler to build the sandbox init: apt-get install gcc")
-    lib.mkdir(parents=True, exist_ok=True, mode=0o755)
-    fd, tmp = tempfile.mkstemp(dir=lib, prefix=".init-")
-    os.close(fd)
+        raise SandboxUnavailable(f"no C compiler to build {name}: apt-get install gcc")
     try:
-        for extra in (["-static"], []):
-            done = subprocess.run(
-                [compiler, "-O2", *extra, "-o", tmp, str(SOURCE)],
-                capture_output=True,
-                text=True,
-                check=False,
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-")
+        os.close(fd)
+    except OSError as exc:
+        raise SandboxUnavailable(f"cannot write {name} into {target.parent}: {exc}") from exc
+    try:
+        done = subprocess.run(
+            [compiler, "-O2", "-static", "-o", tmp, str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SandboxUnavailable(
+                f"cannot build {name} statically (apt-get install libc6-dev): "
+                + done.stderr.strip()
             )
-            if done.returncode == 0:
-                break
-        else:
-            raise SandboxUnavailable(f"cannot build the sandbox init: {done.stderr.strip()}")
         os.chmod(tmp, 0o755)
         os.replace(tmp, target)
     finally:

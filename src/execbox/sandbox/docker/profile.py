@@ -1,7 +1,7 @@
 """The Docker backend's seccomp profile and masked paths, from the native sandbox's lists.
 
 One policy for both backends: the system calls, socket families, namespace flags and
-personality bits :mod:`execbox.sandbox.seccomp` denies become a Docker seccomp profile
+personality bits :mod:`execbox.sandbox.policy` denies become a Docker seccomp profile
 (JSON, allow by default, ``EPERM`` for what is denied, only the x86-64 ABI), and the
 ``/proc`` files the native sandbox hides are added to Docker's own masked paths.
 """
@@ -13,11 +13,12 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from execbox.sandbox.native import _MASKED_DIRS, _MASKED_FILES
-from execbox.sandbox.seccomp import (
+from execbox.sandbox.policy import (
     ALLOWED_PERSONALITY_BITS,
     DENIED,
     DENIED_SOCKET_FAMILIES,
+    MASKED_PROC_DIRS,
+    MASKED_PROC_FILES,
     NAMESPACE_FLAGS,
     SOCK_PACKET,
     SOCK_RAW,
@@ -75,5 +76,5 @@ DOCKER_MASKED = (
 
 def masked_paths() -> list[str]:
     """Docker's default masked paths plus the native sandbox's (setting them replaces Docker's)."""
-    ours = [f"/proc/{name}" for name in (*_MASKED_FILES, *_MASKED_DIRS)]
+    ours = [f"/proc/{name}" for name in (*MASKED_PROC_FILES, *MASKED_PROC_DIRS)]
     return sorted(set(DOCKER_MASKED) | set(ours))

@@ -20,67 +20,50 @@ Theory of operation, for one step:
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
-import select
-import selectors
 import shutil
-import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from execbox.errors import SandboxError, SandboxUnavailable
 from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
-from execbox.sandbox import initbin, rootfs, seccomp, workdir
+from execbox.sandbox import rundir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
-from execbox.sandbox.cgroups import Cgroup, CgroupTree
-from execbox.sandbox.netns import NetnsPool
-from execbox.sandbox.processes import alive
-from execbox.sandbox.uids import Lease, UidPool
+from execbox.sandbox.initbin import static_binary
+from execbox.sandbox.native import rootfs, seccomp
+from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
+from execbox.sandbox.native.netns import NetnsPool
+from execbox.sandbox.native.supervise import (
+    close_fd,
+    close_quiet,
+    drain_now,
+    kill_pidfd,
+    read_child_pid,
+    reap,
+    supervise,
+    write_all,
+)
+from execbox.sandbox.native.uids import Lease, UidPool
+from execbox.sandbox.policy import MASKED_PROC_DIRS, MASKED_PROC_FILES, cpu_rlimit
 from execbox.settings import Settings
 
 SANDBOX_PATH = "/usr/bin:/bin"
-_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 INIT_PATH = "/" + rootfs.INIT
-READ_CHUNK = 65536
-SETUP_TIMEOUT_S = 10.0
-DRAIN_TIMEOUT_S = 1.0
-# Docker's masked /proc paths: files hidden behind /dev/null, directories behind an
-# empty read-only tmpfs.  bubblewrap itself makes sys, sysrq-trigger, irq and bus
-# read-only; files only host root may read need no mask (the sandbox user is not host
-# root).  Only paths this kernel has are listed: a missing one would fail the mount.
-_MASKED_FILES = (
-    "kcore",
-    "keys",
-    "key-users",
-    "timer_list",
-    "timer_stats",
-    "sched_debug",
-    "latency_stats",
-    "kallsyms",
-    "config.gz",
-    "slabinfo",
-    "vmallocinfo",
-    "pagetypeinfo",
-)
-_MASKED_DIRS = ("acpi", "scsi", "asound", "firmware")
+INIT_SOURCE = Path(__file__).with_name("init.c")
 
 
 def _proc_masks() -> list[str]:
     args: list[str] = []
-    for name in _MASKED_FILES:
+    for name in MASKED_PROC_FILES:
         path = f"/proc/{name}"
         if os.path.isfile(path) and os.stat(path).st_mode & 0o004:
             args += ["--ro-bind", "/dev/null", path]
-    for name in _MASKED_DIRS:
+    for name in MASKED_PROC_DIRS:
         if os.path.isdir(f"/proc/{name}"):
             args += ["--perms", "0555", "--tmpfs", f"/proc/{name}", "--remount-ro", f"/proc/{name}"]
     return args
@@ -92,22 +75,7 @@ _PROC_MASKS = _proc_masks()
 @dataclass
 class _NativeWorkspace:
     lease: Lease
-    rundir: workdir.RunDir
-
-
-@dataclass
-class _Capture:
-    """Output of one stream, capped while reading."""
-
-    cap: int
-    data: bytearray = field(default_factory=bytearray)
-    over: bool = False
-
-    def add(self, chunk: bytes) -> None:
-        room = self.cap - len(self.data)
-        if len(chunk) > room:
-            self.over = True
-        self.data += chunk[: max(room, 0)]
+    rundir: rundir.RunDir
 
 
 class NativeBackend:
@@ -147,8 +115,8 @@ class NativeBackend:
                 _traversable(self.settings.data_dir)
                 self.settings.runs_dir.mkdir(parents=True, exist_ok=True)
                 os.chmod(self.settings.runs_dir, 0o711)
-                workdir.remove_stale(self.settings.runs_dir, alive)
-                self._init = initbin.init_binary(self.settings.data_dir)
+                rundir.remove_stale(self.settings.runs_dir)
+                self._init = static_binary(INIT_SOURCE, self.settings.data_dir, "execbox-init")
                 self._device_nodes = rootfs.device_nodes_allowed(self.settings.data_dir)
                 self._bwrap = bwrap
                 self._cgroups = tree
@@ -167,18 +135,14 @@ class NativeBackend:
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
         self._prepare()
-        if not _RUN_ID.match(run_id):
-            raise SandboxError(f"invalid run id {run_id!r}")  # it names files and cgroups
         lease = self.uids.acquire()
         try:
-            rundir = workdir.RunDir(
-                self.settings.runs_dir, f"{os.getpid()}_{run_id}", limits.workdir_bytes, lease.uid
-            )
+            run_dir = rundir.RunDir(self.settings.runs_dir, run_id, limits.workdir_bytes, lease.uid)
             try:
-                rundir.write_files(files)
-                yield Workspace(run_id, limits, _NativeWorkspace(lease, rundir))
+                rundir.write_files(run_dir.path, files, lease.uid)
+                yield Workspace(run_id, limits, _NativeWorkspace(lease, run_dir))
             finally:
-                rundir.remove()
+                run_dir.remove()
         finally:
             lease.release()
 
@@ -297,7 +261,7 @@ class NativeBackend:
             "--",
             INIT_PATH,
             str(fds["status"]),
-            str(max(1, math.ceil(limits.cpu_time_s))),
+            str(cpu_rlimit(limits)[0]),
             str(2 * max(limits.workdir_bytes, limits.tmp_bytes)),  # ENOSPC comes first
             str(self.settings.open_files_limit),
             *argv,
@@ -319,7 +283,7 @@ class NativeBackend:
         pidfd = -1
         try:
             stdin_fd = keep(os.memfd_create("stdin", os.MFD_CLOEXEC))
-            _write_all(stdin_fd, step.stdin)
+            write_all(stdin_fd, step.stdin)
             os.lseek(stdin_fd, 0, os.SEEK_SET)
             out_r, out_w = map(keep, os.pipe())
             err_r, err_w = map(keep, os.pipe())
@@ -347,11 +311,11 @@ class NativeBackend:
                 close_fds=True,
             )
             for fd in (out_w, err_w, json_w, block_r):
-                _close(fd, opened)
-            child_pid = _read_child_pid(json_r, proc)
+                close_fd(fd, opened)
+            child_pid = read_child_pid(json_r, proc)
             if child_pid is None:
-                _reap(proc)
-                message = _drain_now(err_r).decode(errors="replace").strip()
+                reap(proc)
+                message = drain_now(err_r).decode(errors="replace").strip()
                 raise SandboxError(
                     f"bubblewrap could not start the sandbox: {message or proc.returncode}"
                 )
@@ -360,112 +324,20 @@ class NativeBackend:
             # or its zombie would go to the host's init.
             cgroup.attach(child_pid)
             os.write(block_w, b"1")
-            _close(block_w, opened)
-            _close(status_w, opened)
-            return self._supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r)
+            close_fd(block_w, opened)
+            close_fd(status_w, opened)
+            return supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r)
         except OSError as exc:
             raise SandboxError(f"the sandbox failed: {exc}") from exc
         finally:
             if pidfd >= 0:
-                _kill_pidfd(pidfd)
+                kill_pidfd(pidfd)
                 os.close(pidfd)
             cgroup.kill()
             if proc is not None:
-                _reap(proc)
+                reap(proc)
             for fd in opened:
-                _close_quiet(fd)
-
-    def _supervise(
-        self,
-        proc: subprocess.Popen[bytes],
-        pidfd: int,
-        cgroup: Cgroup,
-        limits: Limits,
-        out_r: int,
-        err_r: int,
-        status_r: int,
-    ) -> StepOutcome:
-        started = time.monotonic()
-        deadline = started + limits.time_s
-        captures = {out_r: _Capture(limits.output_bytes), err_r: _Capture(limits.output_bytes)}
-        report = bytearray()
-        timed_out = output_limited = False
-        ended_at: float | None = None
-        drain_deadline = math.inf
-        with selectors.DefaultSelector() as selector:
-            for fd in (out_r, err_r, status_r):
-                os.set_blocking(fd, False)
-                selector.register(fd, selectors.EVENT_READ)
-            while selector.get_map():
-                now = time.monotonic()
-                if ended_at is None and now >= deadline:
-                    timed_out = True
-                    ended_at = now
-                    self._stop(pidfd, cgroup)
-                    drain_deadline = now + DRAIN_TIMEOUT_S
-                if now >= drain_deadline:
-                    break
-                wait = (deadline if ended_at is None else drain_deadline) - now
-                for key, _ in selector.select(max(wait, 0)):
-                    fd = int(key.fd)
-                    try:
-                        chunk = os.read(fd, READ_CHUNK)
-                    except BlockingIOError:
-                        continue
-                    if not chunk:
-                        selector.unregister(fd)
-                        if fd == status_r and ended_at is None:
-                            # init has exited: the program is done; end its leftovers now.
-                            ended_at = time.monotonic()
-                            self._stop(pidfd, cgroup)
-                            drain_deadline = ended_at + DRAIN_TIMEOUT_S
-                        continue
-                    if fd == status_r:
-                        report += chunk
-                        continue
-                    capture = captures[fd]
-                    capture.add(chunk)
-                    if capture.over and not output_limited:
-                        output_limited = True
-                        ended_at = time.monotonic()
-                        self._stop(pidfd, cgroup)
-                        drain_deadline = ended_at + DRAIN_TIMEOUT_S
-        stats = cgroup.stats()
-        kind, number, wall_ns = _parse_report(bytes(report))
-        if kind == "exec-error" and not (timed_out or output_limited):
-            raise SandboxError(f"cannot start the program: {os.strerror(number)}")
-        exit_code = number if kind == "exit" else None
-        sig = number if kind == "signal" else None
-        oom = stats.oom_kills > 0
-        if kind is None and not (timed_out or output_limited or oom):
-            _reap(proc)
-            raise SandboxError(
-                f"the sandbox ended without a report (bubblewrap exit {proc.returncode})"
-            )
-        if kind is None:
-            sig = signal.SIGKILL  # we (or the OOM killer) killed it before it could report
-        cpu_ms = stats.cpu_time_ns / 1e6
-        if sig in (signal.SIGKILL, signal.SIGXCPU) and cpu_ms >= limits.cpu_time_s * 1000 * 0.95:
-            timed_out = True
-        end = ended_at if ended_at is not None else time.monotonic()
-        duration_ms = wall_ns / 1e6 if wall_ns else (end - started) * 1000
-        return StepOutcome(
-            exit_code=exit_code,
-            signal=int(sig) if sig is not None else None,
-            stdout=bytes(captures[out_r].data),
-            stderr=bytes(captures[err_r].data),
-            duration_ms=duration_ms,
-            cpu_time_ms=cpu_ms,
-            memory_bytes=min(stats.memory_peak_bytes, limits.memory_bytes),
-            timed_out=timed_out,
-            oom_killed=oom,
-            output_limited=output_limited,
-        )
-
-    @staticmethod
-    def _stop(pidfd: int, cgroup: Cgroup) -> None:
-        _kill_pidfd(pidfd)
-        cgroup.kill()
+                close_quiet(fd)
 
 
 def _traversable(data_dir: Path) -> None:
@@ -479,87 +351,3 @@ def _traversable(data_dir: Path) -> None:
                 f"{parent} is not traversable by other users, so sandboxes cannot reach "
                 f"the data dir {data_dir}: chmod o+x {parent} or set EXECBOX_DATA_DIR elsewhere"
             )
-
-
-def _parse_report(report: bytes) -> tuple[str | None, int, int]:
-    """init's first line: ``exit N WALL_NS``, ``signal N WALL_NS`` or ``exec-error ERRNO 0``."""
-    line = report.split(b"\n", 1)[0].decode(errors="replace").split()
-    if len(line) != 3 or line[0] not in ("exit", "signal", "exec-error"):
-        return None, 0, 0
-    try:
-        return line[0], int(line[1]), int(line[2])
-    except ValueError:
-        return None, 0, 0
-
-
-def _read_child_pid(json_r: int, proc: subprocess.Popen[bytes]) -> int | None:
-    """bubblewrap's first status document names the sandbox's pid (or EOF if it failed)."""
-    buffer = b""
-    deadline = time.monotonic() + SETUP_TIMEOUT_S
-    with selectors.DefaultSelector() as selector:
-        selector.register(json_r, selectors.EVENT_READ)
-        while b"}" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not selector.select(remaining):
-                proc.kill()
-                return None
-            chunk = os.read(json_r, 4096)
-            if not chunk:
-                return None
-            buffer += chunk
-    try:
-        document = json.loads(buffer[: buffer.index(b"}") + 1])
-        return int(document["child-pid"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    """Wait for bubblewrap to exit (it follows its sandbox), killing it if it lingers.
-
-    A pidfd wakes us the moment it exits; ``Popen.wait(timeout)`` would poll with sleeps.
-    """
-    if proc.returncode is not None:
-        return
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-    except ProcessLookupError:
-        proc.wait()
-        return
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        if not poller.poll(SETUP_TIMEOUT_S * 1000):
-            proc.kill()
-    finally:
-        os.close(pidfd)
-    proc.wait()
-
-
-def _drain_now(fd: int) -> bytes:
-    os.set_blocking(fd, False)
-    try:
-        return os.read(fd, READ_CHUNK)
-    except BlockingIOError:
-        return b""
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _kill_pidfd(pidfd: int) -> None:
-    with suppress(ProcessLookupError):
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-
-
-def _close(fd: int, opened: list[int]) -> None:
-    os.close(fd)
-    opened.remove(fd)
-
-
-def _close_quiet(fd: int) -> None:
-    with suppress(OSError):
-        os.close(fd)

@@ -1,4 +1,4 @@
-"""The seccomp filter every sandboxed step runs under (compile steps too).
+"""The native backend's seccomp filter: :mod:`execbox.sandbox.policy`'s rules as raw BPF.
 
 Built with libseccomp (through ``pyseccomp``) and handed to bubblewrap as raw
 BPF (``--seccomp FD``); bubblewrap loads it just before it execs the sandbox's
@@ -18,92 +18,15 @@ import tempfile
 from functools import lru_cache
 
 from execbox.errors import SandboxUnavailable
-
-DENIED = (
-    # file systems and namespaces
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "move_mount",
-    "open_tree",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "mount_setattr",
-    "unshare",
-    "setns",
-    # other processes' memory and descriptors
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "pidfd_getfd",
-    "kcmp",
-    "process_madvise",
-    # kernel attack surface that is not namespaced
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "fanotify_init",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "lookup_dcookie",
-    "quotactl",
-    "quotactl_fd",
-    # the machine itself
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "acct",
-    "syslog",
-    "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
-    "adjtimex",
-    "iopl",
-    "ioperm",
-    "uselib",
-    "vhangup",
-    "nfsservctl",
-    "sethostname",
-    "setdomainname",
+from execbox.sandbox.policy import (
+    ALLOWED_PERSONALITY_BITS,
+    DENIED,
+    DENIED_SOCKET_FAMILIES,
+    NAMESPACE_FLAGS,
+    SOCK_PACKET,
+    SOCK_RAW,
+    SOCK_TYPE_MASK,
 )
-NAMESPACE_FLAGS = (
-    0x00020000,  # CLONE_NEWNS
-    0x02000000,  # CLONE_NEWCGROUP
-    0x04000000,  # CLONE_NEWUTS
-    0x08000000,  # CLONE_NEWIPC
-    0x10000000,  # CLONE_NEWUSER
-    0x20000000,  # CLONE_NEWPID
-    0x40000000,  # CLONE_NEWNET
-    0x00000080,  # CLONE_NEWTIME
-)
-DENIED_SOCKET_FAMILIES = (
-    17,  # AF_PACKET
-    38,  # AF_ALG
-    40,  # AF_VSOCK
-    4,  # AF_IPX
-    5,  # AF_APPLETALK
-    9,  # AF_X25
-    29,  # AF_CAN
-    36,  # AF_IEEE802154
-)
-SOCK_TYPE_MASK = 0xF
-SOCK_RAW = 3
-SOCK_PACKET = 10
-ALLOWED_PERSONALITY_BITS = 0x0008 | 0x20000  # as Docker's default profile allows
 
 
 @lru_cache(maxsize=1)

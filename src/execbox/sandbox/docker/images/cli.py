@@ -7,7 +7,7 @@ import time
 import typer
 
 from execbox.errors import ExecboxError, UnknownLanguage
-from execbox.images.catalog import specs_for
+from execbox.sandbox.docker.images.catalog import specs_for
 from execbox.settings import Settings
 
 
@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Build images with debootstrap + docker import (no registry needed), showing progress."""
-        from execbox.images.build import ImageBuilder
         from execbox.languages import load_registry
+        from execbox.sandbox.docker.images.build import ImageBuilder
 
         settings = Settings()
         registry = load_registry()

@@ -23,7 +23,7 @@ import docker
 import docker.errors
 
 from execbox.errors import SandboxUnavailable
-from execbox.images.catalog import LABEL, ImageSpec
+from execbox.sandbox.docker.images.catalog import LABEL, ImageSpec
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

@@ -3,7 +3,8 @@
 Both hierarchies are supported.  cgroup v1 (this project's CI host) mounts each
 controller separately (``cpu`` and ``cpuacct`` may or may not share a mount), so
 a step's cgroup is one directory per distinct mount; v2 is one directory.  Run
-cgroups live under ``<mount>/<name>/<owner pid>_<step>``: the owner prefix lets
+cgroups live under ``<mount>/<name>/<owner>_<step>`` (``<pid>.<start time>``, see
+:mod:`execbox.sandbox.leftovers`): the owner prefix lets
 a starting process remove what a dead one left behind without touching the
 runs of another live execbox process on the same host.
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from execbox.errors import SandboxUnavailable
 from execbox.limits import Limits
-from execbox.sandbox.processes import alive
+from execbox.sandbox.leftovers import orphans, owner_tag
+from execbox.sandbox.policy import pids_max
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CPU_PERIOD_US = 100_000
@@ -153,7 +155,7 @@ class CgroupTree:
         self.version = version
         self.roots = roots
         self.unified = unified
-        self.owner = os.getpid()
+        self.owner = owner_tag()
 
     @classmethod
     def detect(cls, name: str = "execbox", mounts_file: str = "/proc/self/mounts") -> CgroupTree:
@@ -238,10 +240,8 @@ class CgroupTree:
         """Kill and remove step cgroups whose owning process is gone; returns how many."""
         removed = 0
         memory_root = self.roots["memory"]
-        for entry in list(memory_root.iterdir()) if memory_root.is_dir() else []:
-            owner, sep, _ = entry.name.partition("_")
-            if not entry.is_dir() or not sep or not owner.isdigit() or alive(int(owner)):
-                continue
+        entries = [e for e in memory_root.iterdir() if e.is_dir()] if memory_root.is_dir() else []
+        for entry in orphans(entries, _owner):
             group = Cgroup(self.version, {c: r / entry.name for c, r in self.roots.items()})
             try:
                 group.destroy()
@@ -271,7 +271,7 @@ class CgroupTree:
             _write(d["memory"] / "memory.max", str(limits.memory_bytes))
             _write(d["memory"] / "memory.swap.max", "0")
             _write(d["cpu"] / "cpu.max", f"{quota} {CPU_PERIOD_US}")
-            _write(d["pids"] / "pids.max", str(limits.pids))
+            _write(d["pids"] / "pids.max", str(pids_max(limits)))
             return
         _write(d["memory"] / "memory.limit_in_bytes", str(limits.memory_bytes))
         memsw = d["memory"] / "memory.memsw.limit_in_bytes"
@@ -282,7 +282,7 @@ class CgroupTree:
             _write(d["memory"] / "memory.swappiness", "0")
         _write(d["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
         _write(d["cpu"] / "cpu.cfs_quota_us", str(quota))
-        _write(d["pids"] / "pids.max", str(limits.pids))
+        _write(d["pids"] / "pids.max", str(pids_max(limits)))
 
     @staticmethod
     def _distinct(paths: Iterable[Path]) -> list[Path]:
@@ -290,3 +290,8 @@ class CgroupTree:
         for path in paths:
             seen.setdefault(path, None)
         return list(seen)
+
+
+def _owner(entry: Path) -> str | None:
+    tag, sep, _ = entry.name.partition("_")
+    return tag if sep and "." in tag else None

@@ -1,7 +1,7 @@
 """The Docker sandbox backend: one fresh container per step, over the Engine API.
 
 Theory of operation.  A workspace is a size-capped tmpfs on the host
-(:mod:`execbox.sandbox.docker_workspace`), bound into each step's container at
+(:mod:`execbox.sandbox.docker.workspace`), bound into each step's container at
 ``/box``.  A step is one container, created with the design's flags and more:
 memory with swap equal to it, a CPU quota, no network (``NetworkDisabled``,
 which still gives an empty network namespace and starts about twice as fast as
@@ -9,7 +9,7 @@ which still gives an empty network namespace and starts about twice as fast as
 ``/dev/shm``, a PIDs limit, no capabilities but the three the init needs,
 ``no-new-privileges``, Docker's default seccomp profile, ``core 0`` and
 ``nofile`` limits, labels, and the configured OCI runtime.  PID 1 is our static
-init (``docker_init.c``), bind-mounted read-only: it drops the program to an
+init (``docker/init.c``), bind-mounted read-only: it drops the program to an
 unprivileged uid, enforces the wall-clock limit, kills every leftover process,
 and reports the raw wait status, CPU time, peak memory and OOM kills read from
 the container's own cgroup before Docker removes it.  The host attaches before
@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
 import re
 import socket
 import threading
@@ -43,22 +41,22 @@ import docker.errors
 from docker.types import Ulimit
 
 from execbox.errors import SandboxError, SandboxUnavailable
-from execbox.images.catalog import LABEL, image_for
 from execbox.languages import Language, LanguageRegistry, load_registry
 from execbox.limits import MIB, Limits, resolve_limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
-from execbox.sandbox.docker_io import feed_stdin, raw_socket, read_streams
-from execbox.sandbox.docker_policy import masked_paths, seccomp_profile
-from execbox.sandbox.docker_workspace import (
+from execbox.sandbox.docker.images.catalog import LABEL, image_for
+from execbox.sandbox.docker.io import feed_stdin, raw_socket, read_streams
+from execbox.sandbox.docker.profile import masked_paths, seccomp_profile
+from execbox.sandbox.docker.workspace import (
     SANDBOX_UID,
     HostRun,
     create_run_dir,
     init_binary,
     read_report,
-    remove_run_dir,
     remove_stale_run_dirs,
 )
-from execbox.sandbox.processes import alive
+from execbox.sandbox.leftovers import owner_alive, owner_tag
+from execbox.sandbox.policy import cpu_limited, cpu_rlimit, pids_max
 from execbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,21 +68,11 @@ STATUS_DIR = "/.execbox/status"
 GRACE_S = 3.0
 """How long past the limit the host waits for the init before killing the container itself."""
 OWNER_LABEL = f"{LABEL}.owner"
-_SIGXCPU, _SIGKILL = 24, 9
-
-
-def _process_start(pid: int) -> str:
-    """The start time of ``pid`` in clock ticks since boot, or "" if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+_SIGKILL = 9
 
 
 def _owner_id(pid: int | None = None) -> str:
-    pid = pid or os.getpid()
-    return f"{socket.gethostname()}/{pid}/{_process_start(pid)}"
+    return f"{socket.gethostname()}/{owner_tag(pid)}"
 
 
 def own_containers_filter() -> dict[str, str]:
@@ -119,11 +107,11 @@ class DockerBackend:
         image = self._image_for_files(files)
         runs_dir = self.settings.runs_dir
         size = max(limits.workdir_bytes, sum(len(data) for data in files.values()) + MIB)
-        root = create_run_dir(runs_dir, run_id, size, files)
+        rundir = create_run_dir(runs_dir, run_id, size, files)
         try:
-            yield Workspace(run_id=run_id, limits=limits, handle=HostRun(root=root, image=image))
+            yield Workspace(run_id, limits, HostRun(rundir=rundir, image=image))
         finally:
-            remove_run_dir(root)
+            rundir.remove()
 
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
         run = workspace.handle
@@ -211,7 +199,7 @@ class DockerBackend:
     ) -> str:
         limits = step.limits
         init = init_binary(self.settings.data_dir)
-        cpu_soft = max(1, math.ceil(limits.cpu_time_s))
+        cpu_soft, cpu_hard = cpu_rlimit(limits)
         host_config = client.api.create_host_config(
             binds={
                 str(run.work): {"bind": WORKDIR, "mode": "rw"},
@@ -221,7 +209,7 @@ class DockerBackend:
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,
             nano_cpus=int(limits.cpu_cores * 1e9),
-            pids_limit=limits.pids + 1,
+            pids_limit=pids_max(limits),
             read_only=True,
             tmpfs={
                 "/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777",
@@ -234,7 +222,7 @@ class DockerBackend:
             ulimits=[
                 Ulimit(name="core", soft=0, hard=0),
                 Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
-                Ulimit(name="cpu", soft=cpu_soft, hard=cpu_soft + 1),
+                Ulimit(name="cpu", soft=cpu_soft, hard=cpu_hard),
             ],
             runtime=self.settings.docker_runtime,
         )
@@ -363,7 +351,7 @@ class DockerBackend:
             return None
         signal = number if kind == "signal" else None
         cpu_ms = cpu_ns / 1e6
-        cpu_limited = signal in (_SIGXCPU, _SIGKILL) and cpu_ms >= limits.cpu_time_s * 1000
+        cpu_hit = cpu_limited(signal, cpu_ms, limits)
         return StepOutcome(
             exit_code=number if kind == "exit" else None,
             signal=signal,
@@ -372,7 +360,7 @@ class DockerBackend:
             duration_ms=wall_ns / 1e6,
             cpu_time_ms=cpu_ms,
             memory_bytes=min(peak, limits.memory_bytes),
-            timed_out=bool(timed_out) or cpu_limited or backstop,
+            timed_out=bool(timed_out) or cpu_hit or backstop,
             oom_killed=oom_flag or ooms > 0,
             output_limited=streams.output_limited,
         )
@@ -411,7 +399,7 @@ class DockerBackend:
                     "or set DOCKER_HOST"
                 ) from exc
             self._remove_orphans(client)
-            for path in remove_stale_run_dirs(self.settings.runs_dir, alive):
+            for path in remove_stale_run_dirs(self.settings.runs_dir):
                 log.info("removed the orphaned run directory %s", path)
             self._client = client
             return client
@@ -426,11 +414,8 @@ class DockerBackend:
             return
         for entry in found:
             owner = (entry.get("Labels") or {}).get(OWNER_LABEL, "")
-            owner_host, _, rest = owner.partition("/")
-            pid, _, started = rest.partition("/")
-            if owner_host != host or not pid.isdigit():
-                continue
-            if owner == self.owner or _process_start(int(pid)) == started:
+            owner_host, _, tag = owner.partition("/")
+            if owner_host != host or owner == self.owner or owner_alive(tag):
                 continue
             try:
                 client.api.remove_container(entry["Id"], force=True)

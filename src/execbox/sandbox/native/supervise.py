@@ -1,0 +1,222 @@
+"""Watching one native step: output read and capped as it comes, limits, the init's report.
+
+The host reads the program's stdout and stderr and the init's status descriptor
+against a wall-clock deadline.  The output cap is enforced while reading; when
+the init reports (or a limit fires) the whole cgroup is killed and what is left
+in the pipes is drained for a short, bounded time, so leftovers holding a pipe
+cannot hold the host.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import selectors
+import signal
+import subprocess
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from execbox.errors import SandboxError
+from execbox.limits import Limits
+from execbox.sandbox.base import StepOutcome
+from execbox.sandbox.native.cgroups import Cgroup
+from execbox.sandbox.policy import cpu_limited
+
+READ_CHUNK = 65536
+SETUP_TIMEOUT_S = 10.0
+DRAIN_TIMEOUT_S = 1.0
+
+
+@dataclass
+class _Capture:
+    """Output of one stream, capped while reading."""
+
+    cap: int
+    data: bytearray = field(default_factory=bytearray)
+    over: bool = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.cap - len(self.data)
+        if len(chunk) > room:
+            self.over = True
+        self.data += chunk[: max(room, 0)]
+
+
+def supervise(
+    proc: subprocess.Popen[bytes],
+    pidfd: int,
+    cgroup: Cgroup,
+    limits: Limits,
+    out_r: int,
+    err_r: int,
+    status_r: int,
+) -> StepOutcome:
+    started = time.monotonic()
+    deadline = started + limits.time_s
+    captures = {out_r: _Capture(limits.output_bytes), err_r: _Capture(limits.output_bytes)}
+    report = bytearray()
+    timed_out = output_limited = False
+    ended_at: float | None = None
+    drain_deadline = math.inf
+    with selectors.DefaultSelector() as selector:
+        for fd in (out_r, err_r, status_r):
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            now = time.monotonic()
+            if ended_at is None and now >= deadline:
+                timed_out = True
+                ended_at = now
+                _stop(pidfd, cgroup)
+                drain_deadline = now + DRAIN_TIMEOUT_S
+            if now >= drain_deadline:
+                break
+            wait = (deadline if ended_at is None else drain_deadline) - now
+            for key, _ in selector.select(max(wait, 0)):
+                fd = int(key.fd)
+                try:
+                    chunk = os.read(fd, READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(fd)
+                    if fd == status_r and ended_at is None:
+                        # init has exited: the program is done; end its leftovers now.
+                        ended_at = time.monotonic()
+                        _stop(pidfd, cgroup)
+                        drain_deadline = ended_at + DRAIN_TIMEOUT_S
+                    continue
+                if fd == status_r:
+                    report += chunk
+                    continue
+                capture = captures[fd]
+                capture.add(chunk)
+                if capture.over and not output_limited:
+                    output_limited = True
+                    ended_at = time.monotonic()
+                    _stop(pidfd, cgroup)
+                    drain_deadline = ended_at + DRAIN_TIMEOUT_S
+    stats = cgroup.stats()
+    kind, number, wall_ns = _parse_report(bytes(report))
+    if kind == "exec-error" and not (timed_out or output_limited):
+        raise SandboxError(f"cannot start the program: {os.strerror(number)}")
+    exit_code = number if kind == "exit" else None
+    sig = number if kind == "signal" else None
+    oom = stats.oom_kills > 0
+    if kind is None and not (timed_out or output_limited or oom):
+        reap(proc)
+        raise SandboxError(
+            f"the sandbox ended without a report (bubblewrap exit {proc.returncode})"
+        )
+    if kind is None:
+        sig = signal.SIGKILL  # we (or the OOM killer) killed it before it could report
+    cpu_ms = stats.cpu_time_ns / 1e6
+    if cpu_limited(sig, cpu_ms, limits):
+        timed_out = True
+    end = ended_at if ended_at is not None else time.monotonic()
+    duration_ms = wall_ns / 1e6 if wall_ns else (end - started) * 1000
+    return StepOutcome(
+        exit_code=exit_code,
+        signal=int(sig) if sig is not None else None,
+        stdout=bytes(captures[out_r].data),
+        stderr=bytes(captures[err_r].data),
+        duration_ms=duration_ms,
+        cpu_time_ms=cpu_ms,
+        memory_bytes=min(stats.memory_peak_bytes, limits.memory_bytes),
+        timed_out=timed_out,
+        oom_killed=oom,
+        output_limited=output_limited,
+    )
+
+
+def _stop(pidfd: int, cgroup: Cgroup) -> None:
+    kill_pidfd(pidfd)
+    cgroup.kill()
+
+
+def _parse_report(report: bytes) -> tuple[str | None, int, int]:
+    """init's first line: ``exit N WALL_NS``, ``signal N WALL_NS`` or ``exec-error ERRNO 0``."""
+    line = report.split(b"\n", 1)[0].decode(errors="replace").split()
+    if len(line) != 3 or line[0] not in ("exit", "signal", "exec-error"):
+        return None, 0, 0
+    try:
+        return line[0], int(line[1]), int(line[2])
+    except ValueError:
+        return None, 0, 0
+
+
+def read_child_pid(json_r: int, proc: subprocess.Popen[bytes]) -> int | None:
+    """bubblewrap's first status document names the sandbox's pid (or EOF if it failed)."""
+    buffer = b""
+    deadline = time.monotonic() + SETUP_TIMEOUT_S
+    with selectors.DefaultSelector() as selector:
+        selector.register(json_r, selectors.EVENT_READ)
+        while b"}" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                proc.kill()
+                return None
+            chunk = os.read(json_r, 4096)
+            if not chunk:
+                return None
+            buffer += chunk
+    try:
+        document = json.loads(buffer[: buffer.index(b"}") + 1])
+        return int(document["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for bubblewrap to exit (it follows its sandbox), killing it if it lingers.
+
+    A pidfd wakes us the moment it exits; ``Popen.wait(timeout)`` would poll with sleeps.
+    """
+    if proc.returncode is not None:
+        return
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except ProcessLookupError:
+        proc.wait()
+        return
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(SETUP_TIMEOUT_S * 1000):
+            proc.kill()
+    finally:
+        os.close(pidfd)
+    proc.wait()
+
+
+def drain_now(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, READ_CHUNK)
+    except BlockingIOError:
+        return b""
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def kill_pidfd(pidfd: int) -> None:
+    with suppress(ProcessLookupError):
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+
+def close_fd(fd: int, opened: list[int]) -> None:
+    os.close(fd)
+    opened.remove(fd)
+
+
+def close_quiet(fd: int) -> None:
+    with suppress(OSError):
+        os.close(fd)
