@@ -48,8 +48,8 @@ from execbox.sandbox.native.supervise import (
     supervise,
     write_all,
 )
-from execbox.sandbox.native.uids import Lease, UidPool
 from execbox.sandbox.policy import MASKED_PROC_DIRS, MASKED_PROC_FILES, cpu_rlimit
+from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
 
 SANDBOX_PATH = "/usr/bin:/bin"

@@ -1,10 +1,13 @@
-"""A pool of unprivileged host uids, one held by each running sandbox.
+"""A pool of unprivileged host uids, one held by each running sandbox, for both backends.
 
 bubblewrap started as root maps the sandbox user to host root; started as an
-unprivileged uid it maps the sandbox user to that uid.  Each run therefore gets
-its own host uid (and gid of the same number) from a range no real user owns,
-held with an ``flock`` on a file under ``/run/execbox/uids`` so that separate
-execbox processes on one host never share one.
+unprivileged uid it maps the sandbox user to that uid.  A Docker container
+without a user namespace runs as the host uid it is given.  Each run therefore
+gets its own host uid (and gid of the same number) from a range no real user
+owns, held with an ``flock`` on a file under ``/run/execbox/uids`` so that
+separate execbox processes on one host, whichever backend they use, never share
+one.  Per-user kernel limits (inotify instances, POSIX message queue bytes,
+processes) are then per run, not shared by every run on the host.
 """
 
 from __future__ import annotations
