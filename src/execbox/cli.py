@@ -114,14 +114,19 @@ def _print_result(result: RunResult, as_json: bool) -> None:
 @app.command()
 def languages(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    backend: Annotated[
+        Literal["native", "docker"] | None, typer.Option(help="sandbox backend (default: settings)")
+    ] = None,
 ) -> None:
-    """The languages usable on this host."""
+    """The languages usable on this host, with the versions programs run with."""
     from execbox.languages import load_registry
+    from execbox.sandbox.factory import create_backend, offered, versions
 
+    settings = _settings(backend=backend)
+    sandbox = create_backend(settings)
     rows = [
-        {"id": lang.id, "name": lang.name, "version": lang.host_version, "aliases": lang.aliases}
-        for lang in load_registry().all()
-        if lang.host_available()
+        {"id": lang.id, "name": lang.name, "version": version, "aliases": lang.aliases}
+        for lang, version in versions(offered(load_registry(), sandbox), sandbox)
     ]
     if as_json:
         typer.echo(json.dumps(rows))

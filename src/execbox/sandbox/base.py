@@ -91,6 +91,10 @@ class SandboxBackend(Protocol):
         """Self-checks for ``execbox doctor`` and readiness, cheapest first."""
         ...
 
+    def offers(self, language: Language) -> bool:
+        """Whether this backend can run ``language`` here (a host toolchain, an image)."""
+        ...
+
     def language_version(self, language: Language) -> str | None:
         """The toolchain version programs of ``language`` run with on this backend."""
         ...

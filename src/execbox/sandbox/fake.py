@@ -54,6 +54,9 @@ class FakeBackend:
             **facts,  # type: ignore[arg-type]
         )
 
+    def offers(self, language: Language) -> bool:
+        return language.host_available()
+
     def language_version(self, language: Language) -> str | None:
         return language.host_version
 

@@ -21,6 +21,7 @@ from execbox.dispatch import LocalDispatcher
 from execbox.engine import Engine
 from execbox.languages import LanguageRegistry, load_registry
 from execbox.sandbox.base import SandboxBackend
+from execbox.sandbox.factory import offered, versions
 from execbox.service.bodylimit import BodyLimitMiddleware
 from execbox.service.context import ServiceContext
 from execbox.service.errors import install_error_handlers
@@ -48,7 +49,7 @@ def create_app(
 
         backend = create_backend(settings)
     registry = registry or load_registry()
-    registry = registry.only(lang.id for lang in registry.all() if lang.host_available())
+    registry = offered(registry, backend)
 
     db = Database(settings.effective_database_url)
     engine = Engine(settings, registry, backend)
@@ -66,7 +67,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(_start, ctx, clock)
+        await anyio.to_thread.run_sync(_start, ctx, backend, clock)
         try:
             yield
         finally:
@@ -89,7 +90,7 @@ def create_app(
     return app
 
 
-def _start(ctx: ServiceContext, clock: Clock) -> None:
+def _start(ctx: ServiceContext, backend: SandboxBackend, clock: Clock) -> None:
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     ctx.db.migrate()
     with ctx.db.transaction() as session:
@@ -100,8 +101,8 @@ def _start(ctx: ServiceContext, clock: Clock) -> None:
         if not ctx.readiness.sandbox_ok:
             log.error("the sandbox failed its self-test; runs are refused: %s", readiness.checks)
     ctx.languages = [
-        LanguageInfo(id=lang.id, name=lang.name, version=lang.host_version, aliases=lang.aliases)
-        for lang in ctx.registry.all()
+        LanguageInfo(id=lang.id, name=lang.name, version=version, aliases=lang.aliases)
+        for lang, version in versions(ctx.registry, backend)
     ]
 
 

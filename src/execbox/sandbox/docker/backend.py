@@ -126,6 +126,18 @@ class DockerBackend:
         finally:
             self._remove(client, container)
 
+    def offers(self, language: Language) -> bool:
+        """A language is offered when its image is configured and present in dockerd
+        (whether or not the host has the toolchain)."""
+        image = image_for(self.settings, language.id)
+        if image is None:
+            return False
+        try:
+            self._docker().api.inspect_image(image)
+        except (SandboxError, docker.errors.DockerException):
+            return False
+        return True
+
     def language_version(self, language: Language) -> str | None:
         """The version inside the language's image, read once by running its version
         command in a sandboxed container like any step."""

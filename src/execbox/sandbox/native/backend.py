@@ -157,6 +157,9 @@ class NativeBackend:
         finally:
             cgroup.destroy()
 
+    def offers(self, language: Language) -> bool:
+        return language.host_available()  # the sandbox binds the host's toolchains
+
     def language_version(self, language: Language) -> str | None:
         return language.host_version  # the sandbox runs the host's toolchains
 
