@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import socket
 import threading
@@ -44,6 +45,7 @@ from execbox.errors import SandboxError, SandboxUnavailable
 from execbox.languages import Language, LanguageRegistry, load_registry
 from execbox.limits import MIB, Limits, resolve_limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
+from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.docker.images.catalog import LABEL, image_for
 from execbox.sandbox.docker.io import feed_stdin, raw_socket, read_streams
 from execbox.sandbox.docker.profile import masked_paths, seccomp_profile
@@ -101,6 +103,7 @@ class DockerBackend:
     # --- the protocol -------------------------------------------------------------------
 
     @contextmanager
+    @sandbox_boundary("setting up or removing the run's workspace")
     def workspace(
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
@@ -113,6 +116,7 @@ class DockerBackend:
         finally:
             rundir.remove()
 
+    @sandbox_boundary("running a step in a container")
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
         run = workspace.handle
         if not isinstance(run, HostRun):
@@ -359,6 +363,9 @@ class DockerBackend:
             wall_ns, cpu_ns, peak, ooms, timed_out = (int(value) for value in fields[2:7])
         except (IndexError, ValueError) as exc:
             raise SandboxError(f"unreadable report from the container init: {line!r}") from exc
+        if kind == "sandbox-error":
+            what = fields[8] if len(fields) > 8 else "unknown step"
+            raise SandboxError(f"the container init failed: {what}: {os.strerror(number)}")
         if kind == "exec-error":
             return None
         signal = number if kind == "signal" else None

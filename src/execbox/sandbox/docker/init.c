@@ -17,8 +17,11 @@
  *
  *   KIND NUMBER WALL_NS CPU_NS PEAK_BYTES OOM_KILLS TIMED_OUT STOPPED
  *
- * KIND is "exit" (NUMBER the exit code), "signal" (NUMBER the signal) or
- * "exec-error" (NUMBER the errno of a failed exec or privilege drop).
+ * KIND is "exit" (NUMBER the exit code), "signal" (NUMBER the signal),
+ * "exec-error" (NUMBER the errno of a failed exec) or "sandbox-error": the init
+ * itself failed (NUMBER the errno; a ninth field names what failed: the
+ * privilege drop, a pipe, the fork).  That is the sandbox's failure, which the
+ * host reports as internal_error, never as the program's status.
  *
  * Usage: execbox-docker-init STATUS_PATH WALL_MS UID GID PROGRAM [ARGS...]
  */
@@ -62,6 +65,23 @@ static long long read_number(const char *path, const char *key) {
     return strtoll(at, NULL, 10);
 }
 
+/* The init could not do its job: one report line saying what, instead of a status. */
+static int sandbox_error(const char *status_path, int err, const char *what) {
+    int out = open(status_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out >= 0) {
+        dprintf(out, "sandbox-error %d 0 0 0 0 0 0 %s\n", err, what);
+        close(out);
+    }
+    fprintf(stderr, "execbox-docker-init: %s: %s\n", what, strerror(err));
+    return 126;
+}
+
+/* What the child tells the init when it cannot run the program. */
+struct child_failure {
+    int sandbox; /* 1: the privilege drop failed (the sandbox's fault); 0: exec failed */
+    int err;
+};
+
 static void kill_all_and_reap(pid_t child, int *status, int *child_done) {
     kill(-1, SIGKILL);
     for (;;) {
@@ -84,10 +104,7 @@ int main(int argc, char **argv) {
     long long wall_ns = strtoll(argv[2], NULL, 10) * 1000000LL;
     uid_t uid = (uid_t)strtoul(argv[3], NULL, 10);
     gid_t gid = (gid_t)strtoul(argv[4], NULL, 10);
-    if (uid == 0 || gid == 0) {
-        fprintf(stderr, "execbox-docker-init: refusing to run the program as root\n");
-        return 126;
-    }
+    if (uid == 0 || gid == 0) return sandbox_error(status_path, EPERM, "refusing-to-run-as-root");
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     unsetenv("HOSTNAME"); /* Docker adds it; the program's environment is ours alone */
 
@@ -99,7 +116,7 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_BLOCK, &wanted, &old);
 
     int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return 126;
+    if (pipe2(report, O_CLOEXEC) != 0) return sandbox_error(status_path, errno, "pipe2");
 
     /* The cgroup already holds the CPU time of the runtime's own set-up: not the program's. */
     long long cpu_before = read_number("/sys/fs/cgroup/cpuacct/cpuacct.usage", "");
@@ -109,20 +126,21 @@ int main(int argc, char **argv) {
     }
     long long start = now_ns();
     pid_t child = fork();
-    if (child < 0) return 126;
+    if (child < 0) return sandbox_error(status_path, errno, "fork");
     if (child == 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         close(report[0]);
-        int err = 0;
+        struct child_failure failed = {0, 0};
         if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
-            setresuid(uid, uid, uid) != 0)
-            err = errno;
-        if (!err) {
+            setresuid(uid, uid, uid) != 0) {
+            failed.sandbox = 1;
+            failed.err = errno;
+        } else {
             execvp(argv[5], &argv[5]);
-            err = errno;
+            failed.err = errno;
+            fprintf(stderr, "execbox: cannot run %s: %s\n", argv[5], strerror(failed.err));
         }
-        (void)!write(report[1], &err, sizeof err);
-        fprintf(stderr, "execbox: cannot run %s: %s\n", argv[5], strerror(err));
+        (void)!write(report[1], &failed, sizeof failed);
         _exit(127);
     }
     close(report[1]);
@@ -153,8 +171,8 @@ int main(int argc, char **argv) {
     long long wall = now_ns() - start;
     kill_all_and_reap(child, &status, &child_done);
 
-    int exec_errno = 0;
-    ssize_t got = read(report[0], &exec_errno, sizeof exec_errno);
+    struct child_failure failed = {0, 0};
+    ssize_t got = read(report[0], &failed, sizeof failed);
 
     long long cpu = read_number("/sys/fs/cgroup/cpuacct/cpuacct.usage", "");
     if (cpu < 0) {
@@ -179,6 +197,8 @@ int main(int argc, char **argv) {
     if (oom < 0) oom = read_number("/sys/fs/cgroup/memory.events", "oom_kill ");
     if (oom < 0) oom = 0;
 
+    if (got == (ssize_t)sizeof failed && failed.sandbox)
+        return sandbox_error(status_path, failed.err, "dropping-privileges");
     int out = open(status_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
         fprintf(stderr, "execbox-docker-init: cannot write %s: %s\n", status_path, strerror(errno));
@@ -186,9 +206,9 @@ int main(int argc, char **argv) {
     }
     const char *kind = "exit";
     int number = 0;
-    if (got == (ssize_t)sizeof exec_errno) {
+    if (got == (ssize_t)sizeof failed) {
         kind = "exec-error";
-        number = exec_errno;
+        number = failed.err;
     } else if (WIFSIGNALED(status)) {
         kind = "signal";
         number = WTERMSIG(status);

@@ -34,6 +34,7 @@ from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
 from execbox.sandbox import rundir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
+from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.initbin import static_binary
 from execbox.sandbox.native import rootfs, seccomp
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
@@ -131,6 +132,7 @@ class NativeBackend:
     # --- the protocol -----------------------------------------------------------------------
 
     @contextmanager
+    @sandbox_boundary("setting up or removing the run's workspace")
     def workspace(
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
@@ -146,6 +148,7 @@ class NativeBackend:
         finally:
             lease.release()
 
+    @sandbox_boundary("running a step in the sandbox")
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
         tree = self._prepare()
         handle = workspace.handle
@@ -330,8 +333,6 @@ class NativeBackend:
             close_fd(block_w, opened)
             close_fd(status_w, opened)
             return supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r)
-        except OSError as exc:
-            raise SandboxError(f"the sandbox failed: {exc}") from exc
         finally:
             if pidfd >= 0:
                 kill_pidfd(pidfd)

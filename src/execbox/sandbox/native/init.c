@@ -22,6 +22,10 @@
  * Usage: execbox-init STATUS_FD CPU_SECONDS FSIZE_BYTES NOFILE PROGRAM [ARGS...]
  * Report, one line on STATUS_FD:
  *   "exit CODE WALL_NS\n" | "signal NUMBER WALL_NS\n" | "exec-error ERRNO 0\n"
+ *   | "sandbox-error ERRNO 0 WHAT\n"
+ * "sandbox-error" is the init itself failing before or around the program (a limit
+ * it could not set, a fork or wait that failed): the sandbox's failure, which the
+ * host reports as internal_error, never as the program's exit status.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -45,10 +49,18 @@ static long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void set_limit(int resource, rlim_t value) {
+static int status_fd = -1;
+
+/* The init could not do its job: say so on the status line (the first line wins). */
+static void sandbox_error(int err, const char *what) {
+    dprintf(status_fd, "sandbox-error %d 0 %s\n", err, what);
+}
+
+static void set_limit(int resource, rlim_t value, const char *what) {
     struct rlimit rl = {value, value};
     if (setrlimit(resource, &rl) != 0) {
         /* An unset limit is the sandbox's failure, not the program's: refuse to run. */
+        sandbox_error(errno, what);
         _exit(126);
     }
 }
@@ -88,30 +100,36 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: execbox-init STATUS_FD CPU_SECONDS FSIZE NOFILE PROGRAM [ARGS...]\n");
         return 126;
     }
-    int status_fd = atoi(argv[1]);
+    status_fd = atoi(argv[1]);
     rlim_t cpu = strtoull(argv[2], NULL, 10);
     rlim_t fsize = strtoull(argv[3], NULL, 10);
     rlim_t nofile = strtoull(argv[4], NULL, 10);
 
     /* No other process of this uid may ptrace us or read our descriptors. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        sandbox_error(errno, "prctl(PR_SET_DUMPABLE)");
+        return 126;
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        sandbox_error(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+        return 126;
+    }
+    if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) != 0) return 126; /* no status line to use */
 
     long long start = now_ns();
     pid_t child = fork();
     if (child < 0) {
-        dprintf(status_fd, "exec-error %d 0\n", errno);
+        sandbox_error(errno, "fork");
         return 126;
     }
     if (child == 0) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        set_limit(RLIMIT_CORE, 0);
-        set_limit(RLIMIT_CPU, cpu);
-        set_limit(RLIMIT_FSIZE, fsize);
-        set_limit(RLIMIT_NOFILE, nofile);
+        set_limit(RLIMIT_CORE, 0, "setrlimit(RLIMIT_CORE)");
+        set_limit(RLIMIT_CPU, cpu, "setrlimit(RLIMIT_CPU)");
+        set_limit(RLIMIT_FSIZE, fsize, "setrlimit(RLIMIT_FSIZE)");
+        set_limit(RLIMIT_NOFILE, nofile, "setrlimit(RLIMIT_NOFILE)");
         /* The program gets descriptors 0-2 only (the status descriptor closes on exec). */
         if (status_fd > 3) syscall(SYS_close_range, 3, status_fd - 1, 0);
         syscall(SYS_close_range, status_fd + 1, ~0U, 0);
@@ -132,7 +150,7 @@ int main(int argc, char **argv) {
             break;
         }
         if (done < 0 && errno != EINTR) {
-            dprintf(status_fd, "exec-error %d 0\n", errno);
+            sandbox_error(errno, "waitpid");
             return 126;
         }
     }

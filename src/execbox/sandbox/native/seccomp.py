@@ -72,8 +72,14 @@ def filter_bpf() -> bytes:
 
 def filter_fd() -> int:
     """A fresh descriptor holding the filter, for bubblewrap's ``--seccomp`` (caller closes)."""
+    program = filter_bpf()  # first: a filter that cannot be built must not cost a descriptor
     fd = os.memfd_create("execbox-seccomp", os.MFD_CLOEXEC)
-    program = filter_bpf()
-    os.write(fd, program)
-    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        view = memoryview(program)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd

@@ -101,7 +101,9 @@ def supervise(
                     _stop(pidfd, cgroup)
                     drain_deadline = ended_at + DRAIN_TIMEOUT_S
     stats = cgroup.stats()
-    kind, number, wall_ns = _parse_report(bytes(report))
+    kind, number, wall_ns, what = _parse_report(bytes(report))
+    if kind == "sandbox-error":
+        raise SandboxError(f"the sandbox's init failed: {what}: {os.strerror(number)}")
     if kind == "exec-error" and not (timed_out or output_limited):
         raise SandboxError(f"cannot start the program: {os.strerror(number)}")
     exit_code = number if kind == "exit" else None
@@ -138,15 +140,20 @@ def _stop(pidfd: int, cgroup: Cgroup) -> None:
     cgroup.kill()
 
 
-def _parse_report(report: bytes) -> tuple[str | None, int, int]:
-    """init's first line: ``exit N WALL_NS``, ``signal N WALL_NS`` or ``exec-error ERRNO 0``."""
+def _parse_report(report: bytes) -> tuple[str | None, int, int, str]:
+    """init's first line: ``exit N WALL_NS``, ``signal N WALL_NS``, ``exec-error ERRNO 0``
+    or ``sandbox-error ERRNO 0 WHAT`` (the init itself failed; see init.c)."""
     line = report.split(b"\n", 1)[0].decode(errors="replace").split()
-    if len(line) != 3 or line[0] not in ("exit", "signal", "exec-error"):
-        return None, 0, 0
+    if line[:1] == ["sandbox-error"] and len(line) == 4:
+        what = line[3]
+    elif len(line) == 3 and line[0] in ("exit", "signal", "exec-error"):
+        what = ""
+    else:
+        return None, 0, 0, ""
     try:
-        return line[0], int(line[1]), int(line[2])
+        return line[0], int(line[1]), int(line[2]), what
     except ValueError:
-        return None, 0, 0
+        return None, 0, 0, ""
 
 
 def read_child_pid(json_r: int, proc: subprocess.Popen[bytes]) -> int | None:
