@@ -21,6 +21,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+DAY_S = 86_400.0
+MAX_MB = 1 << 20
+"""1 TiB: more than any host this runs on; a bigger number is a typo."""
+MAX_CORES = 1024.0
+MAX_PIDS = 32_768
+
 
 def _default_data_dir() -> Path:
     if os.geteuid() == 0:
@@ -32,16 +38,31 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXECBOX_", extra="ignore", validate_default=True)
 
     # --- where things live -------------------------------------------------------------
-    data_dir: Path = Field(default_factory=_default_data_dir, description="database and run files")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
-    config_file: Path | None = Field(None, description="optional TOML file with these fields")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="database and run files (default /var/lib/execbox as root)",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite in data_dir (postgresql://... to share)"
+    )
+    config_file: Path | None = Field(
+        None,
+        description="TOML file with any of these settings (unknown keys are refused); "
+        "the environment and the command line override it",
+    )
 
     # --- sandbox backend ---------------------------------------------------------------
-    backend: Literal["native", "docker"] = "native"
-    bwrap_path: str = "bwrap"
-    cgroup_name: str = Field("execbox", description="cgroup (sub)tree execbox creates runs in")
+    backend: Literal["native", "docker"] = Field(
+        "native", description="sandbox backend: native (bubblewrap + cgroups) or docker"
+    )
+    bwrap_path: str = Field("bwrap", min_length=1, description="the bubblewrap program")
+    cgroup_name: str = Field(
+        "execbox",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="cgroup (sub)tree execbox creates runs in",
+    )
     sandbox_uid_base: int = Field(
-        1_900_000, ge=10_000, description="first host uid/gid lent to sandboxes"
+        1_900_000, ge=10_000, le=4_000_000_000, description="first host uid/gid lent to sandboxes"
     )
     sandbox_uid_count: int = Field(256, ge=1, le=65_536, description="host uids in the pool")
     seccomp: bool = Field(True, description="load the seccomp filter into every sandbox")
@@ -56,42 +77,89 @@ class Settings(BaseSettings):
     )
 
     # --- default limits of one run step (what a request gets unless it asks for less) ------
-    time_limit_s: float = Field(10.0, gt=0, description="wall-clock limit of a run, seconds")
-    memory_limit_mb: int = Field(128, ge=8, description="memory limit of a run, MiB (no swap)")
-    cpu_limit: float = Field(0.5, gt=0, le=64, description="CPU quota, cores")
-    pids_limit: int = Field(64, ge=4, description="processes and threads")
-    output_limit_bytes: int = Field(1 << 20, ge=1024, description="per stream cap")
-    tmp_size_mb: int = Field(32, ge=1, description="size of /tmp and of /dev/shm, MiB")
-    workdir_size_mb: int = Field(32, ge=1, description="size of the run directory, MiB")
-    open_files_limit: int = Field(256, ge=16, description="RLIMIT_NOFILE of the program")
+    time_limit_s: float = Field(
+        10.0, gt=0, le=DAY_S, description="wall-clock limit of a run, seconds"
+    )
+    memory_limit_mb: int = Field(
+        128, ge=8, le=MAX_MB, description="memory limit of a run, MiB (no swap)"
+    )
+    cpu_limit: float = Field(0.5, gt=0, le=MAX_CORES, description="CPU quota of a run, cores")
+    pids_limit: int = Field(
+        64, ge=4, le=MAX_PIDS, description="processes and threads of a run at once"
+    )
+    output_limit_bytes: int = Field(
+        1 << 20, ge=1024, le=1 << 30, description="cap of stdout and of stderr each, bytes"
+    )
+    tmp_size_mb: int = Field(
+        32, ge=1, le=MAX_MB, description="size of a sandbox's /tmp and of its /dev/shm, MiB"
+    )
+    workdir_size_mb: int = Field(
+        32, ge=1, le=MAX_MB, description="size of the run directory (/box), MiB"
+    )
+    open_files_limit: int = Field(
+        256, ge=16, le=65_536, description="RLIMIT_NOFILE of the program: open descriptors"
+    )
 
     # --- the most a request or plan may ask for ---------------------------------------------
-    max_time_limit_s: float = Field(30.0, gt=0)
-    max_memory_limit_mb: int = Field(1024, ge=8)
-    max_stdin_bytes: int = Field(1 << 20, ge=0)
-    max_args: int = Field(64, ge=0)
-    max_arg_bytes: int = Field(4096, ge=1)
+    max_time_limit_s: float = Field(
+        30.0, gt=0, le=DAY_S, description="longest wall-clock limit a request may ask, seconds"
+    )
+    max_memory_limit_mb: int = Field(
+        1024, ge=8, le=MAX_MB, description="largest memory limit a request may ask, MiB"
+    )
+    max_stdin_bytes: int = Field(
+        1 << 20, ge=0, le=1 << 30, description="largest stdin of a run, bytes"
+    )
+    max_args: int = Field(64, ge=0, le=4096, description="most command-line args of a run")
+    max_arg_bytes: int = Field(
+        4096, ge=1, le=131_072, description="longest command-line arg, bytes (Linux: 128 KiB)"
+    )
 
     # --- compile steps ---------------------------------------------------------------------
-    compile_time_limit_s: float = Field(20.0, gt=0)
-    compile_memory_limit_mb: int = Field(512, ge=16)
-    compile_cpu_limit: float = Field(1.0, gt=0)
-    compile_pids_limit: int = Field(128, ge=4)
+    compile_time_limit_s: float = Field(
+        20.0, gt=0, le=DAY_S, description="wall-clock limit of a compile step, seconds"
+    )
+    compile_memory_limit_mb: int = Field(
+        512, ge=16, le=MAX_MB, description="memory limit of a compile step, MiB"
+    )
+    compile_cpu_limit: float = Field(
+        1.0, gt=0, le=MAX_CORES, description="CPU quota of a compile step, cores"
+    )
+    compile_pids_limit: int = Field(
+        128, ge=4, le=MAX_PIDS, description="processes and threads of a compile step"
+    )
 
     # --- docker backend ----------------------------------------------------------------------
     docker_runtime: str | None = Field(None, description="OCI runtime for containers, e.g. runsc")
-    docker_images: dict[str, str] = Field(default_factory=dict, description="language id -> image")
+    docker_images: dict[str, str] = Field(
+        default_factory=dict, description="language id -> image (default: execbox's own)"
+    )
 
     # --- service ------------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    queue_limit: int = Field(64, ge=0, description="runs waiting for a worker before 503")
-    guests_enabled: bool = True
-    max_body_bytes: int = Field(8 << 20, ge=1024, description="largest request body, bytes")
-    readiness_cache_s: float = Field(5.0, ge=0, description="how long a /readyz self-check holds")
-    drain_timeout_s: float = Field(60.0, gt=0, description="wait for in-flight runs at SIGTERM")
-    recent_runs_limit: int = Field(50, ge=1, description="runs GET /api/runs returns at most")
+    host: str = Field("127.0.0.1", description="address `execbox serve` listens on")
+    port: int = Field(8000, ge=0, le=65535, description="port `execbox serve` listens on")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=1024,
+        description="runs at once (default: one per core)",
+    )
+    queue_limit: int = Field(
+        64, ge=0, le=1_000_000, description="runs waiting for a worker before 503"
+    )
+    guests_enabled: bool = Field(True, description="callers without an API key may run code")
+    max_body_bytes: int = Field(
+        8 << 20, ge=1024, le=1 << 30, description="largest request body, bytes"
+    )
+    readiness_cache_s: float = Field(
+        5.0, ge=0, le=3600, description="how long a /readyz self-check holds, seconds"
+    )
+    drain_timeout_s: float = Field(
+        60.0, gt=0, le=DAY_S, description="wait for in-flight runs at SIGTERM, seconds"
+    )
+    recent_runs_limit: int = Field(
+        50, ge=1, le=10_000, description="runs GET /api/runs returns at most"
+    )
 
     @field_validator("data_dir")
     @classmethod
