@@ -163,3 +163,78 @@ def test_a_bad_setting_fails_at_start_naming_the_field(
     assert done.returncode == 2
     assert "memory_limit_mb" in done.stderr
     assert done.stdout == ""
+
+
+def test_an_absurd_setting_fails_at_start_naming_it(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    source = tmp_path / "ok.py"
+    source.write_text("print(1)\n")
+    env = {**cli_env, "EXECBOX_OPEN_FILES_LIMIT": "2000000000"}
+    done = execbox(env, "run", str(source))
+    assert done.returncode == 2
+    assert "open_files_limit" in done.stderr
+    assert done.stdout == ""
+    done = execbox(env, "run", str(source), "--json")
+    assert done.returncode == 2
+    result = json.loads(done.stdout)
+    assert result["status"] == "internal_error"
+    assert "open_files_limit" in result["message"]
+
+
+def test_a_limit_the_init_cannot_set_is_internal_error_not_the_programs(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Under a hard RLIMIT_NOFILE of 1024 the sandbox's init cannot give the program 4096:
+    the sandbox failed (it used to be the program's runtime_error, exit code 126)."""
+    source = tmp_path / "hello.py"
+    source.write_text("print('ran')\n")
+    capped = ["prlimit", "--nofile=1024:1024", EXECBOX, "run", str(source), "--json"]
+
+    def run_capped(limit: int) -> subprocess.CompletedProcess[str]:
+        env = {**cli_env, "EXECBOX_OPEN_FILES_LIMIT": str(limit)}
+        return subprocess.run(capped, env=env, capture_output=True, text=True, timeout=120)
+
+    fits = run_capped(512)
+    assert fits.returncode == 0, fits.stderr
+    assert json.loads(fits.stdout)["stdout"] == "ran\n"
+    done = run_capped(4096)
+    assert done.returncode == 2, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "internal_error"
+    assert "setrlimit(RLIMIT_NOFILE)" in result["message"]
+    assert result["exitCode"] is None and result["stdout"] == ""
+
+
+def test_an_unusable_data_dir_is_internal_error_not_a_stdin_error(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    source = tmp_path / "hello.py"
+    source.write_text("print('ran')\n")
+    done = execbox({**cli_env, "EXECBOX_DATA_DIR": "/proc/x"}, "run", str(source), "--json")
+    assert done.returncode == 2
+    result = json.loads(done.stdout)
+    assert result["status"] == "internal_error"
+    assert "/proc/x" in result["message"] and "stdin" not in result["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "/nonexistent/x.py"], "cannot read"),
+        (["run", "{src}", "--language", "cobol"], "Unknown language"),
+        (["run", "{src}", "--time-limit", "0"], "timeLimit must be a positive"),
+        (["run", "{src}", "--stdin", "/nonexistent"], "cannot read stdin"),
+    ],
+)
+def test_json_prints_a_result_object_for_usage_errors_too(
+    tmp_path: Path, cli_env: dict[str, str], args: list[str], message: str
+) -> None:
+    source = tmp_path / "ok.py"
+    source.write_text("print(1)\n")
+    done = execbox(cli_env, *[a.replace("{src}", str(source)) for a in args], "--json")
+    assert done.returncode == 2
+    result = json.loads(done.stdout)
+    assert result["status"] == "internal_error"
+    assert message in result["message"] and message in done.stderr
+    assert result["stdout"] == "" and result["exitCode"] is None

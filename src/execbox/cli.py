@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -54,43 +56,96 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result object")] = False,
 ) -> None:
-    """Run FILE in a fresh sandbox (language from the extension unless given); args after --."""
+    """Run FILE in a fresh sandbox (language from the extension unless given); args after --.
+
+    With --json a result object is printed whatever happens: a usage error or a failure
+    of execbox itself is an ``internal_error`` object with the message (exit status 2).
+    """
+    request = _RunRequest(file, language, stdin, time_limit, memory_limit, backend, ctx.args)
+    try:
+        result = _run(request)
+    except _Refused as refused:
+        if as_json:
+            failed = RunResult.internal_error(refused.language or language or "", refused.message)
+            _print_result(failed, as_json=True)
+        raise _fail(refused.message) from refused
+    except Exception as exc:  # a bug: still one result object, and the traceback on stderr
+        if not as_json:
+            raise
+        traceback.print_exc()
+        message = f"execbox failed unexpectedly: {type(exc).__name__}: {exc}"
+        _print_result(RunResult.internal_error(language or "", message), as_json=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    _print_result(result, as_json)
+    if result.status is Status.OK:
+        raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_USAGE if result.status is Status.INTERNAL_ERROR else EXIT_FAILED)
+
+
+@dataclass(frozen=True)
+class _RunRequest:
+    file: Path
+    language: str | None
+    stdin: str | None
+    time_limit: float | None
+    memory_limit: int | None
+    backend: str | None
+    args: list[str]
+
+
+class _Refused(Exception):
+    """``execbox run`` cannot run the file as asked; exit 2 with ``message``."""
+
+    def __init__(self, message: str, language: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.language = language
+
+
+def _run(request: _RunRequest) -> RunResult:
     from execbox.engine import Engine
     from execbox.languages import load_registry
     from execbox.limits import LimitOverrides, resolve_limits
     from execbox.sandbox.factory import create_backend
 
-    settings = _settings(backend=backend)
-    registry = load_registry()
     try:
-        code = file.read_bytes()
+        settings = Settings(**({"backend": request.backend} if request.backend else {}))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise _Refused(f"invalid settings: {exc}") from exc
+    try:
+        code = request.file.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+        raise _Refused(f"cannot read {request.file}: {exc.strerror}") from exc
+    stdin_bytes = _read_stdin(request.stdin)
+    lang_id = request.language
     try:
-        lang = registry.get(language) if language else registry.for_filename(file.name)
-        if stdin == "-":
-            stdin_bytes = sys.stdin.buffer.read()
-        elif stdin is not None:
-            stdin_bytes = Path(stdin).read_bytes()
-        else:
-            stdin_bytes = b""
+        registry = load_registry()
+        lang = registry.get(lang_id) if lang_id else registry.for_filename(request.file.name)
+        lang_id = lang.id
         limits = resolve_limits(
             settings,
             language=lang.limits,
-            request=LimitOverrides(time_limit_s=time_limit, memory_limit_mb=memory_limit),
+            request=LimitOverrides(
+                time_limit_s=request.time_limit, memory_limit_mb=request.memory_limit
+            ),
         )
         engine = Engine(settings, registry, create_backend(settings))
-        result = engine.run(lang, code, limits=limits, stdin=stdin_bytes, args=ctx.args)
+        return engine.run(lang, code, limits=limits, stdin=stdin_bytes, args=request.args)
     except RequestError as exc:
-        raise _fail(exc.message) from exc
-    except OSError as exc:
-        raise _fail(f"cannot read stdin: {exc}") from exc
+        raise _Refused(exc.message, lang_id) from exc
     except ExecboxError as exc:
-        raise _fail(str(exc)) from exc
-    _print_result(result, as_json)
-    if result.status is Status.OK:
-        raise typer.Exit(EXIT_OK)
-    raise typer.Exit(EXIT_USAGE if result.status is Status.INTERNAL_ERROR else EXIT_FAILED)
+        raise _Refused(str(exc), lang_id) from exc
+
+
+def _read_stdin(stdin: str | None) -> bytes:
+    try:
+        if stdin == "-":
+            return sys.stdin.buffer.read()
+        if stdin is not None:
+            return Path(stdin).read_bytes()
+    except OSError as exc:
+        raise _Refused(f"cannot read stdin: {exc.strerror or exc}") from exc
+    return b""
 
 
 def _print_result(result: RunResult, as_json: bool) -> None:
