@@ -20,6 +20,7 @@ from execbox.languages import LanguageRegistry, load_registry
 from execbox.limits import LimitOverrides, resolve_limits
 from execbox.results import RunResult
 from execbox.sandbox.factory import create_backend
+from execbox.sandbox.leftovers import owner_tag
 from execbox.settings import Settings
 
 # A uid range of this test session's own, so checks for leftover processes see only ours.
@@ -127,7 +128,7 @@ def sandbox_processes() -> list[str]:
 
 
 def own_cgroups() -> list[str]:
-    prefix = f"{os.getpid()}_"
+    prefix = f"{owner_tag()}_"  # cgroups are named after their owner: pid and start time
     found = []
     for root in Path("/sys/fs/cgroup").glob("*/execbox"):
         found += [str(p) for p in root.iterdir() if p.name.startswith(prefix)]
