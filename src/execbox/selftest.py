@@ -3,7 +3,10 @@
 Run at start-up and behind ``/readyz`` and ``execbox doctor``.  A backend that
 fails it gets no runs: the service answers 503 rather than run code in a
 sandbox that does not hold.  Each probe is a real program through the real
-engine; its verdict is a plain predicate on the result.
+engine; its verdict is a plain predicate on the result.  Every verdict needs
+positive evidence printed from inside the sandbox (the attempt's outcome, and
+status ``ok`` where the program ends normally), so a backend that runs nothing
+fails every probe (``tests/test_null_backend.py``).
 """
 
 from __future__ import annotations
@@ -45,20 +48,25 @@ PROBES = (
     Probe(
         "host secrets unreadable",
         "bash",
-        "cat /etc/shadow 2>/dev/null | grep -c '\\$' ; true\n",
-        lambda r: r.status is Status.OK and r.stdout.strip() in ("", "0"),
+        "echo \"password hashes: $(cat /etc/shadow 2>/dev/null | grep -c ':\\$')\"\n",
+        lambda r: r.status is Status.OK and r.stdout == "password hashes: 0\n",
     ),
     Probe(
         "system read-only",
         "bash",
-        "touch /usr/execbox-selftest 2>&1; echo rc=$?\n",
-        lambda r: "rc=0" not in r.stdout,
+        'touch /usr/execbox-selftest 2>&1; echo "rc=$?"\n',
+        lambda r: (
+            r.status is Status.OK
+            and "Read-only file system" in r.stdout
+            and r.stdout.endswith("\nrc=1\n")
+        ),
     ),
     Probe(
         "no network",
         "bash",
-        "exec 3<>/dev/tcp/1.1.1.1/53 && echo connected; true\n",
-        lambda r: r.status is Status.OK and "connected" not in r.stdout,
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '\n"
+        "(exec 3<>/dev/tcp/1.1.1.1/53) 2>/dev/null && echo connected || echo unreachable\n",
+        lambda r: r.status is Status.OK and r.stdout == "lo\nunreachable\n",
     ),
     Probe(
         "not root",
