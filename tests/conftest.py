@@ -19,9 +19,12 @@ from execbox.engine import Engine
 from execbox.languages import LanguageRegistry, load_registry
 from execbox.limits import LimitOverrides, resolve_limits
 from execbox.results import RunResult
+from execbox.sandbox.base import SandboxBackend
 from execbox.sandbox.factory import create_backend
 from execbox.sandbox.leftovers import owner_tag
 from execbox.settings import Settings
+from tests.null_backend import ENV_VAR as NULL_BACKEND_VAR
+from tests.null_backend import NullBackend
 
 # A uid range of this test session's own, so checks for leftover processes see only ours.
 UID_BASE = 2_000_000 + (os.getpid() % 5000) * 64
@@ -65,10 +68,19 @@ def settings(data_dir: Path, backend_name: str) -> Settings:
     return make_settings(data_dir, backend=backend_name)
 
 
+def sandbox_backend(settings: Settings) -> SandboxBackend:
+    """The backend ``settings`` name, or the null backend when the meta-test asks for it
+    (``tests/null_backend.py``): every test that builds an engine builds it through here."""
+    null_mode = os.environ.get(NULL_BACKEND_VAR)
+    if null_mode:
+        return NullBackend(null_mode)
+    return create_backend(settings)
+
+
 @pytest.fixture(scope="session")
 def engine(settings: Settings, registry: LanguageRegistry) -> Engine:
-    backend = create_backend(settings)
-    if settings.backend == "docker":
+    backend = sandbox_backend(settings)
+    if settings.backend == "docker" and not isinstance(backend, NullBackend):
         failed = [f"{c.name}: {c.detail} ({c.fix})" for c in backend.checks() if not c.ok]
         if failed and os.environ.get("CI") == "true":
             pytest.fail(f"docker backend unusable in CI: {failed}")
@@ -101,6 +113,14 @@ def make_runner(engine: Engine) -> Runner:
         return engine.run(lang, code, limits=limits, stdin=stdin, args=args)
 
     return _run
+
+
+def single_uid_engine(data_dir: Path, registry: LanguageRegistry) -> tuple[Engine, int]:
+    """A native engine whose uid pool is one uid (the session's last), and that uid: every
+    run gets it, so a test knows the host uid its program runs as."""
+    uid = UID_BASE + UID_COUNT - 1
+    settings = make_settings(data_dir, sandbox_uid_base=uid, sandbox_uid_count=1)
+    return Engine(settings, registry, sandbox_backend(settings)), uid
 
 
 @pytest.fixture
@@ -152,7 +172,7 @@ def leftovers(settings: Settings) -> Iterator[None]:
     assert not runs.exists() or list(runs.iterdir()) == []
     with open("/proc/self/mountinfo") as handle:
         assert [line for line in handle if str(settings.data_dir) in line.split()[4]] == []
-    if settings.backend == "docker":
+    if settings.backend == "docker" and not os.environ.get(NULL_BACKEND_VAR):
         import docker
 
         from execbox.sandbox.docker.backend import own_containers_filter

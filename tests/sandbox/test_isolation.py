@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from execbox.languages import LanguageRegistry
+from execbox.limits import resolve_limits
 from execbox.results import Status
-from tests.conftest import Runner
+from tests.conftest import Runner, single_uid_engine
 
 
 @pytest.fixture
@@ -32,7 +33,8 @@ def _host_secret_lines() -> list[str]:
 
 def test_etc_shadow_gives_no_host_content(run: Runner) -> None:
     result = run("bash", "cat /etc/shadow; echo rc=$?\n")
-    assert result.stdout.strip().splitlines()[-1] != "rc=0"
+    assert result.status is Status.OK
+    assert result.stdout.endswith("rc=1\n"), result  # cat ran and failed
     for line in _host_secret_lines():
         assert line not in result.stdout
 
@@ -62,10 +64,14 @@ def test_writable_dirs_are_capped_tmpfs(run: Runner) -> None:
 
 
 def test_no_files_are_shared_between_runs(run: Runner) -> None:
-    plant = "for d in /tmp /dev/shm /box; do echo secret > $d/left-behind; done; ls /box\n"
-    assert run("bash", plant).status is Status.OK
+    plant = "for d in /tmp /dev/shm /box; do echo secret > $d/left-behind; done\n"
+    planted = run("bash", plant + "ls -A /tmp /dev/shm /box\n")
+    assert planted.status is Status.OK
+    listing = ["/box:", "left-behind", "main.sh", "/dev/shm:", "left-behind", "/tmp:"]
+    assert planted.stdout.split() == [*listing, "left-behind"], planted
     look = run("bash", "ls -A /tmp /dev/shm /box\n")
-    assert "left-behind" not in look.stdout
+    assert look.status is Status.OK
+    assert look.stdout.split() == ["/box:", "main.sh", "/dev/shm:", "/tmp:"], look
 
 
 @pytest.fixture
@@ -109,7 +115,8 @@ def test_host_loopback_listener_receives_nothing(
     )
     result = run("python", code)
     assert result.status is Status.OK
-    assert "connected" not in result.stdout
+    tried = [line.split()[:2] for line in result.stdout.splitlines()]
+    assert tried == [["refused", host] for host in ("127.0.0.1", "localhost", "10.0.2.2")]
     assert seen == []
 
 
@@ -145,12 +152,19 @@ def test_daemon_holding_stdout_does_not_hang_the_host(run: Runner) -> None:
 
 def test_host_environment_is_invisible(run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXECBOX_TEST_SECRET", "hunter2-host-secret")
-    code = "env; echo ---; tr '\\0' '\\n' < /proc/1/environ; echo ---; cat /proc/self/environ\n"
+    code = (
+        "env; echo ---; tr '\\0' '\\n' < /proc/1/environ; echo ---\n"
+        "cat /proc/self/environ | tr '\\0' '\\n'; echo end\n"
+    )
     result = run("bash", code)
     assert result.status is Status.OK
     assert "hunter2" not in result.stdout
-    names = {line.split("=", 1)[0] for line in result.stdout.split("---")[0].split()}
-    assert names <= {"PATH", "HOME", "LANG", "PWD", "SHLVL", "_", "OLDPWD", "HOSTNAME"}
+    shell, _, procfs = result.stdout.split("---\n")
+    assert procfs.endswith("\nend\n"), result
+    allowed = {"PATH", "HOME", "LANG", "PWD", "SHLVL", "_", "OLDPWD", "HOSTNAME"}
+    for listing in (shell, procfs.removesuffix("end\n")):
+        names = {line.split("=", 1)[0] for line in listing.split()}
+        assert "PATH" in names and names <= allowed, listing  # read, and nothing of the host's
 
 
 def test_processes_hostname_and_fds_are_the_runs_own(run: Runner, native_only: None) -> None:
@@ -210,14 +224,21 @@ def test_planted_symlinks_and_fifos_are_never_followed(
     names = ["main.py", "main.c", "main", "Main.java", "Main.class", "a.out", "stdout", "tmp"]
     plant = "; ".join(f"rm -rf /box/{n}; ln -s {canary} /box/{n}" for n in names)
     fifos = "; ".join(f"mkfifo /box/fifo{i}" for i in range(3))
-    script = f"import os\nos.system({plant + '; ' + fifos!r})\nprint(sorted(os.listdir('/box')))\n"
+    shell = f"{plant}; {fifos}; stat -c %F:%n /box/*"  # lists what was planted
+    script = f"import os\nos.system({shell!r})\nprint('planted')\n"
     if language == "c":
         script = (
             "#include <stdlib.h>\n#include <stdio.h>\n"
-            f'int main(void) {{ system({(plant + "; " + fifos)!r}); puts("planted"); return 0; }}\n'
+            f'int main(void) {{ system({shell!r}); puts("planted"); return 0; }}\n'
         ).replace("'", '"', 2)
     result = run(language, script)
     assert result.status is Status.OK, result
+    *listing, end = result.stdout.splitlines()
+    planted = {line for line in listing if line.startswith(("symbolic link:", "fifo:"))}
+    assert planted == {f"symbolic link:/box/{n}" for n in names} | {
+        f"fifo:/box/fifo{i}" for i in range(3)
+    }, result.stdout
+    assert end == "planted"
     # the canary fixture asserts the host file kept content, owner and mode;
     # the leftovers fixture asserts the run directory is gone
 
@@ -255,22 +276,14 @@ def test_a_running_program_is_unreachable_from_another_run(run: Runner) -> None:
 
 
 def test_the_next_run_on_the_same_uid_finds_no_network_state(
-    data_dir: Path, registry: LanguageRegistry, backend_name: str
+    data_dir: Path, registry: LanguageRegistry, backend_name: str, leftovers: None
 ) -> None:
     if backend_name != "native":
         pytest.skip("the uid and network namespace pool is the native backend's")
-    from execbox.engine import Engine
-    from execbox.limits import resolve_limits
-    from execbox.sandbox.factory import create_backend
-    from tests.conftest import UID_BASE, UID_COUNT, make_settings
-
     # One uid in the pool: both runs get the same uid, and so the same network namespace.
-    settings = make_settings(
-        data_dir, sandbox_uid_base=UID_BASE + UID_COUNT - 1, sandbox_uid_count=1
-    )
-    engine = Engine(settings, registry, create_backend(settings))
+    engine, _ = single_uid_engine(data_dir, registry)
     python = registry.get("python")
-    limits = resolve_limits(settings)
+    limits = resolve_limits(engine.settings)
     first = engine.run(
         python,
         LISTEN.format(seconds=0) + "import os\nif os.fork() == 0:\n    time.sleep(60)\n",

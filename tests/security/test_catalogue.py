@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from execbox.errors import InvalidInput
 from execbox.results import Status
-from execbox.sandbox.rundir import check_file_name
 from tests.conftest import Runner
 
 MB = 1 << 20
@@ -36,9 +34,10 @@ def test_r4_fork_bomb_leaves_a_parallel_run_unaffected(run: Runner) -> None:
         target=lambda: parallel.append(run("python", "import time; time.sleep(1); print('ok')"))
     )
     thread.start()
-    bomb = run("bash", ":(){ :|:& };:\nwait\n", time_limit=3)
+    bomb = run("bash", "echo started\n:(){ :|:& };:\nwait\n", time_limit=3)
     thread.join()
     assert bomb.status in (Status.OK, Status.TIMEOUT, Status.RUNTIME_ERROR)
+    assert bomb.stdout.startswith("started\n"), bomb
     assert bomb.duration_ms < 5000
     other = parallel[0]
     assert getattr(other, "status", None) is Status.OK and getattr(other, "stdout", "") == "ok\n"
@@ -88,24 +87,18 @@ def test_f2_system_is_read_only(run: Runner) -> None:
     assert result.stdout.count("Read-only file system") == 3
 
 
-@pytest.mark.parametrize(
-    "name", ["../../etc/x", "/etc/x", "a\x00b", "..", "", "a/../b", "a//b", "a\nb", "x" * 300]
-)
-def test_f6_bad_file_names_are_refused_naming_the_field(name: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        check_file_name(name)
-    assert info.value.field == "files"
-
-
-def test_f6_sub_folders_are_file_names() -> None:
-    assert check_file_name("lib/util.py") == "lib/util.py"  # multi-file programs
-
-
 def test_i1_environment(run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "catalogue-secret")
     result = run(
-        "bash", "env; cat /proc/1/environ /proc/self/environ 2>/dev/null | tr '\\0' '\\n'\n"
+        "bash",
+        "env; echo ---; cat /proc/1/environ /proc/self/environ 2>/dev/null | tr '\\0' '\\n'\n"
+        "echo end\n",
     )
+    assert result.status is Status.OK, result
+    parts = result.stdout.split("---\n")
+    assert len(parts) == 2 and parts[1].endswith("\nend\n"), result.stdout
+    shell, procfs = parts
+    assert "PATH=" in shell and "PATH=" in procfs  # both were read: the program ran that far
     assert "catalogue-secret" not in result.stdout
     assert "EXECBOX" not in result.stdout
 
@@ -125,24 +118,25 @@ def test_n1_raw_and_packet_sockets(run: Runner) -> None:
 
 
 def test_n3_host_services_see_no_connection(run: Runner) -> None:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.setblocking(False)
-    port = server.getsockname()[1]
-    code = (
-        "import socket\n"
-        f"for port in ({port}, 5432, 6379, 8000, 2375):\n"
-        "    try:\n"
-        "        socket.create_connection(('127.0.0.1', port), timeout=1); print('open', port)\n"
-        "    except OSError:\n"
-        "        print('refused', port)\n"
-    )
-    result = run("python", code)
-    assert "open" not in result.stdout
-    with pytest.raises(BlockingIOError):
-        server.accept()
-    server.close()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        ports = (server.getsockname()[1], 5432, 6379, 6390, 8000, 2375)
+        code = (
+            "import socket\n"
+            f"for port in {ports!r}:\n"
+            "    try:\n"
+            "        socket.create_connection(('127.0.0.1', port), timeout=1)\n"
+            "        print('open', port)\n"
+            "    except OSError:\n"
+            "        print('refused', port)\n"
+        )
+        result = run("python", code)
+        assert result.status is Status.OK, result
+        assert result.stdout.splitlines() == [f"refused {port}" for port in ports]
+        with pytest.raises(BlockingIOError):
+            server.accept()
 
 
 def test_p1_privilege_escalation_fails(run: Runner) -> None:
@@ -153,6 +147,7 @@ def test_p1_privilege_escalation_fails(run: Runner) -> None:
         "id -u\n"
     )
     result = run("bash", code)
+    assert result.status is Status.OK, result
     assert "uid=0" not in result.stdout
     assert "NoNewPrivs:\t1" in result.stdout
     assert "CapEff:\t0000000000000000" in result.stdout
@@ -207,3 +202,5 @@ def test_x2_sigterm_ignoring_spawner(run: Runner) -> None:
 def test_c2_include_dev_zero(run: Runner) -> None:
     result = run("cpp", '#include "/dev/zero"\nint main() {}\n')
     assert result.status is Status.COMPILE_ERROR
+    # stopped by a compile limit (memory or time), not by the compiler giving up
+    assert result.message and "limit" in result.message, result
