@@ -76,6 +76,13 @@ def test_stdin_and_args_reach_the_program(run: Runner) -> None:
     assert result.stdout == "['a b', '--flag', 'ü']\n10\n"
 
 
+def test_large_stdin_echoed_back_does_not_deadlock(run: Runner) -> None:
+    data = "x" * 200_000 + "\n"
+    result = run("python", "import sys\nsys.stdout.write(sys.stdin.read())\n", stdin=data)
+    assert result.status is Status.OK
+    assert result.stdout == data
+
+
 def test_stdin_reaches_compiled_programs(run: Runner) -> None:
     code = '#include <stdio.h>\nint main(void){int a,b;scanf("%d %d",&a,&b);printf("%d\\n",a*b);}\n'
     result = run("c", code, stdin="6 7")
