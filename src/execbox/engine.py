@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from execbox.errors import InvalidInput, SandboxError
 from execbox.languages import Language, LanguageRegistry
 from execbox.limits import Limits, compile_limits
-from execbox.results import RunResult, Status
+from execbox.results import RawOutput, RunResult, Status
+from execbox.results import decode_output as decode
 from execbox.sandbox.base import SandboxBackend, StepOutcome, StepSpec, Workspace
 from execbox.settings import Settings
 from execbox.verdict import classify, signal_name
@@ -24,11 +25,6 @@ from execbox.verdict import classify, signal_name
 log = logging.getLogger(__name__)
 
 LANG_ENV = {"LANG": "C.UTF-8"}
-
-
-def decode(data: bytes) -> str:
-    """Program output as text: invalid UTF-8 is replaced visibly (U+FFFD), NUL is kept."""
-    return data.decode("utf-8", errors="replace")
 
 
 class Engine:
@@ -58,11 +54,11 @@ class Engine:
             version = self.backend.language_version(language)
             files = {language.source_file: source}
             with self.backend.workspace(run_id, files, limits) as workspace:
-                compile_output: str | None = None
+                compile_output = b""
                 if language.compile is not None:
                     build_limits = compile_limits(self.settings, language.compile.limits)
                     compiled = self._compile(workspace, language, build_limits)
-                    compile_output = decode(compiled.stdout + compiled.stderr)
+                    compile_output = compiled.stdout + compiled.stderr
                     failed = self._compile_failure(
                         language, compiled, build_limits, compile_output, version
                     )
@@ -94,11 +90,12 @@ class Engine:
             signal=signal_name(outcome.signal),
             stdout=decode(outcome.stdout),
             stderr=decode(outcome.stderr),
-            compile_output=compile_output or None,
+            compile_output=decode(compile_output) if compile_output else None,
             duration_ms=round(outcome.duration_ms, 3),
             cpu_time_ms=round(outcome.cpu_time_ms, 3),
             memory_used=outcome.memory_bytes,
             truncated=outcome.output_limited,
+            raw=RawOutput(outcome.stdout, outcome.stderr, compile_output or None),
         )
 
     def _compile(self, workspace: Workspace, language: Language, limits: Limits) -> StepOutcome:
@@ -120,7 +117,7 @@ class Engine:
         language: Language,
         compiled: StepOutcome,
         limits: Limits,
-        output: str,
+        output: bytes,
         version: str | None,
     ) -> RunResult | None:
         status, message = classify(
@@ -135,11 +132,12 @@ class Engine:
             message=f"Compilation failed: {message}" if message else "Compilation failed.",
             exit_code=compiled.exit_code,
             signal=signal_name(compiled.signal),
-            compile_output=output,
+            compile_output=decode(output),
             duration_ms=round(compiled.duration_ms, 3),
             cpu_time_ms=round(compiled.cpu_time_ms, 3),
             memory_used=compiled.memory_bytes,
             truncated=compiled.output_limited,
+            raw=RawOutput(compile_output=output),
         )
 
     def _check_input(self, stdin: bytes, args: Sequence[str]) -> None:

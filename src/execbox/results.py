@@ -7,9 +7,15 @@ promises (``exitCode``, ``durationMs``, ``memoryUsed``) comes from the aliases.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+
+def decode_output(data: bytes) -> str:
+    """Program output as text: invalid UTF-8 is replaced visibly (U+FFFD), NUL is kept."""
+    return data.decode("utf-8", errors="replace")
 
 
 class Status(enum.StrEnum):
@@ -31,6 +37,15 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+@dataclass(frozen=True)
+class RawOutput:
+    """A run's output exactly as the program wrote it; the result's text fields decode it."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    compile_output: bytes | None = None
+
+
 class RunResult(WireModel):
     """The result object of the contract: one per finished run."""
 
@@ -47,6 +62,22 @@ class RunResult(WireModel):
     cpu_time_ms: float = 0.0
     memory_used: int = 0
     truncated: bool = False
+    raw: RawOutput | None = Field(default=None, exclude=True, repr=False)
+    """The bytes behind ``stdout``, ``stderr`` and ``compile_output`` (never on the wire)."""
+
+    def output_bytes(self) -> RawOutput:
+        """The exact output: ``raw`` when the result came from a sandbox, else the text's UTF-8."""
+        if self.raw is not None:
+            return self.raw
+        return RawOutput(
+            stdout=self.stdout.encode("utf-8", "surrogatepass"),
+            stderr=self.stderr.encode("utf-8", "surrogatepass"),
+            compile_output=(
+                self.compile_output.encode("utf-8", "surrogatepass")
+                if self.compile_output is not None
+                else None
+            ),
+        )
 
     @classmethod
     def internal_error(cls, language: str, message: str, version: str | None = None) -> RunResult:

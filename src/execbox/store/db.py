@@ -83,13 +83,13 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``, the newest by default (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -71,6 +72,11 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     """``queued`` until a final status of the contract replaces it."""
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The result object without its output, which the three byte columns hold."""
+    stdout: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The program's output as it wrote it: bytes, so nothing is escaped (see 0002)."""
+    stderr: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    compile_output: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     usage_day: Mapped[date] = mapped_column(Date)
     charged: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from execbox.results import RunResult, Status
+from execbox.results import RawOutput, RunResult, Status, decode_output
 from execbox.store import usage
 from execbox.store.models import RunRow
 
 QUEUED = "queued"
+OUTPUT_FIELDS = ("stdout", "stderr", "compile_output")
+"""Result fields stored as bytes in columns of their own, not in the ``result`` JSON."""
 INTERRUPTED_MESSAGE = "The service stopped before this run finished; it was not charged."
 
 
@@ -39,6 +40,30 @@ class RunRecord:
     finished_at: datetime | None
 
 
+def _load_result(row: RunRow) -> RunResult | None:
+    if row.result is None:
+        return None
+    raw = RawOutput(row.stdout or b"", row.stderr or b"", row.compile_output)
+    output = {
+        "stdout": decode_output(raw.stdout),
+        "stderr": decode_output(raw.stderr),
+        "compile_output": (
+            decode_output(raw.compile_output) if raw.compile_output is not None else None
+        ),
+    }
+    return RunResult.model_validate({**row.result, **output, "raw": raw})
+
+
+def _store_result(row: RunRow, result: RunResult) -> None:
+    """The output as bytes in its own columns, the rest as JSON: nothing is escaped, so
+    1 MiB of output costs 1 MiB whatever bytes it holds (JSON text cost up to 6)."""
+    raw = result.output_bytes()
+    row.result = result.model_dump(mode="json", exclude=set(OUTPUT_FIELDS))
+    row.stdout = raw.stdout
+    row.stderr = raw.stderr
+    row.compile_output = raw.compile_output
+
+
 def _to_record(row: RunRow) -> RunRecord:
     return RunRecord(
         id=row.id,
@@ -49,7 +74,7 @@ def _to_record(row: RunRow) -> RunRecord:
         stdin=row.stdin,
         args=tuple(row.args),
         status=row.status,
-        result=RunResult.model_validate(row.result) if row.result is not None else None,
+        result=_load_result(row),
         created_at=row.created_at,
         finished_at=row.finished_at,
     )
@@ -86,17 +111,13 @@ def record_queued(
     )
 
 
-def _dump(result: RunResult) -> dict[str, Any]:
-    return result.model_dump(mode="json")
-
-
 def finish(session: Session, run_id: str, result: RunResult, now: datetime) -> None:
     """Store a run's final result; an ``internal_error`` gives its run back."""
     row = session.get(RunRow, run_id, with_for_update=True)
     if row is None or row.status != QUEUED:
         return
     row.status = result.status.value
-    row.result = _dump(result)
+    _store_result(row, result)
     row.finished_at = now
     if result.status is Status.INTERNAL_ERROR and row.charged:
         _uncharge(session, row)
@@ -123,7 +144,7 @@ def recover_interrupted(session: Session, now: datetime) -> int:
     for row in rows:
         result = RunResult.internal_error(row.language, INTERRUPTED_MESSAGE)
         row.status = result.status.value
-        row.result = _dump(result)
+        _store_result(row, result)
         row.finished_at = now
         if row.charged:
             _uncharge(session, row)
