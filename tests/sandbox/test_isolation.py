@@ -176,6 +176,7 @@ def test_processes_hostname_and_fds_are_the_runs_own(run: Runner, native_only: N
     result = run("bash", code)
     hostname, processes, fds = result.stdout.split("---")
     assert hostname.strip() == "sandbox"
+    assert "bash" in processes.split()  # the listing ran
     assert set(processes.split()) <= {".execbox-init", "bash", "cat"}
     assert fds.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory handle
 
