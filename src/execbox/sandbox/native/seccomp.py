@@ -2,12 +2,13 @@
 
 Built with libseccomp (through ``pyseccomp``) and handed to bubblewrap as raw
 BPF (``--seccomp FD``); bubblewrap loads it just before it execs the sandbox's
-init, so everything the program runs is filtered.  The default is *allow*: the
-namespaces, cgroup and unprivileged uid already confine ordinary system calls,
-and this filter removes what the kernel does not namespace or what escapes are
-made of.  Denied calls fail with EPERM; ``clone3`` fails with ENOSYS so that
-threads still start (the C library then falls back to ``clone``, whose flags
-the filter can inspect).  Foreign ABIs (i386 ``int 0x80``, x32) fail too.
+init, so everything the program runs is filtered.  The filter is the policy's
+allowlist: a call no rule allows fails with ``ENOSYS`` (the default action, which
+also covers every call this libseccomp cannot name), the denied ones with
+``EPERM``.  Foreign ABIs (i386 ``int 0x80``, x32) fail with ``EPERM``.
+
+A name this libseccomp does not know is skipped: an allowed call it cannot name is
+refused by the default, and so is a denied one, so skipping never opens anything.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import errno
 import os
 import tempfile
 from functools import lru_cache
+from typing import Any
 
 from execbox.errors import SandboxUnavailable
-from execbox.sandbox.policy import (
-    ALLOWED_PERSONALITY_BITS,
-    DENIED,
-    DENIED_SOCKET_FAMILIES,
-    NAMESPACE_FLAGS,
-    SOCK_PACKET,
-    SOCK_RAW,
-    SOCK_TYPE_MASK,
-)
+from execbox.sandbox.policy import DEFAULT_ERRNO, ArgCheck, seccomp_rules
+
+
+def _condition(sc: Any, check: ArgCheck) -> Any:
+    if check.op == "masked_eq":
+        return sc.Arg(check.index, sc.MASKED_EQ, check.mask, check.value)
+    op = {"eq": sc.EQ, "lt": sc.LT, "gt": sc.GT}[check.op]
+    return sc.Arg(check.index, op, check.value)
 
 
 @lru_cache(maxsize=1)
@@ -39,28 +40,15 @@ def filter_bpf() -> bytes:
             f"cannot build the seccomp filter ({exc}): apt-get install libseccomp2"
         ) from exc
 
-    eperm = sc.ERRNO(errno.EPERM)
-    flt = sc.SyscallFilter(sc.ALLOW)
-    flt.set_attr(sc.Attr.ACT_BADARCH, eperm)
-    for name in DENIED:
-        try:
-            flt.add_rule(eperm, name)
-        except (ValueError, RuntimeError):
-            continue  # a call this kernel/arch does not have cannot be made anyway
-    flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
-    for flag in NAMESPACE_FLAGS:
-        flt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    for family in DENIED_SOCKET_FAMILIES:
-        flt.add_rule(eperm, "socket", sc.Arg(0, sc.EQ, family))
-        flt.add_rule(eperm, "socketpair", sc.Arg(0, sc.EQ, family))
-    for kind in (SOCK_RAW, SOCK_PACKET):
-        flt.add_rule(eperm, "socket", sc.Arg(1, sc.MASKED_EQ, SOCK_TYPE_MASK, kind))
-    # personality: PER_LINUX and the harmless bits Docker allows; any other bit is refused
-    # (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, other execution domains).  libseccomp takes one
-    # comparison per argument, so the 0xffffffff query is refused too; nothing common uses it.
-    for bit in range(64):
-        if not (1 << bit) & ALLOWED_PERSONALITY_BITS:
-            flt.add_rule(eperm, "personality", sc.Arg(0, sc.MASKED_EQ, 1 << bit, 1 << bit))
+    flt = sc.SyscallFilter(sc.ERRNO(DEFAULT_ERRNO))
+    flt.set_attr(sc.Attr.ACT_BADARCH, sc.ERRNO(errno.EPERM))
+    flt.set_attr(sc.Attr.CTL_OPTIMIZE, 2)  # a binary search over ~300 calls, not a list
+    for rule in seccomp_rules():
+        number = sc.resolve_syscall(sc.Arch.NATIVE, rule.name)
+        if number < 0:
+            continue  # a name this libseccomp cannot resolve: refused by the default
+        action = sc.ALLOW if rule.errno is None else sc.ERRNO(rule.errno)
+        flt.add_rule(action, number, *(_condition(sc, c) for c in rule.args))
     with tempfile.TemporaryFile() as handle:
         flt.export_bpf(handle)
         handle.seek(0)
