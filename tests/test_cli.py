@@ -90,7 +90,7 @@ def test_language_option_overrides_the_extension(tmp_path: Path, cli_env: dict[s
     ("args", "message"),
     [
         (["run", "/nonexistent/x.py"], "cannot read"),
-        (["run", "{src}", "--language", "cobol"], "Unknown language"),
+        (["run", "{src}", "--language", "brainfuck"], "Unknown language"),
         (["run", "{src}", "--time-limit", "0"], "timeLimit must be a positive"),
         (["run", "{src}", "--time-limit", "99999"], "timeLimit may be at most"),
         (["run", "{src}", "--memory-limit", "-5"], "memoryLimit must be a positive"),
@@ -222,7 +222,7 @@ def test_an_unusable_data_dir_is_internal_error_not_a_stdin_error(
     ("args", "message"),
     [
         (["run", "/nonexistent/x.py"], "cannot read"),
-        (["run", "{src}", "--language", "cobol"], "Unknown language"),
+        (["run", "{src}", "--language", "brainfuck"], "Unknown language"),
         (["run", "{src}", "--time-limit", "0"], "timeLimit must be a positive"),
         (["run", "{src}", "--stdin", "/nonexistent"], "cannot read stdin"),
     ],

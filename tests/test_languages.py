@@ -12,9 +12,9 @@ from execbox.limits import resolve_limits
 from execbox.settings import Settings
 
 
-def test_the_six_languages_and_their_aliases() -> None:
+def test_the_first_six_languages_and_their_aliases() -> None:
     registry = load_registry()
-    assert registry.ids() == ["bash", "c", "cpp", "java", "javascript", "python"]
+    assert {"bash", "c", "cpp", "java", "javascript", "python"} <= set(registry.ids())
     assert registry.get("node").id == "javascript"
     assert registry.get("JS").id == "javascript"
     assert registry.for_filename("x.cc").id == "cpp"
@@ -22,7 +22,7 @@ def test_the_six_languages_and_their_aliases() -> None:
 
 def test_unknown_language_lists_the_supported_ones() -> None:
     with pytest.raises(UnknownLanguage) as info:
-        load_registry().get("cobol")
+        load_registry().get("brainfuck")
     assert "python" in info.value.message and info.value.field == "language"
 
 
@@ -34,13 +34,13 @@ def test_argv_templates_are_filled_from_limits(tmp_path: Path) -> None:
 
 
 def test_an_added_language_file_needs_no_code(tmp_path: Path) -> None:
-    (tmp_path / "perl.toml").write_text(
-        'id = "perl"\nname = "Perl"\nextensions = [".pl"]\nsource_file = "main.pl"\n'
+    (tmp_path / "perl5.toml").write_text(
+        'id = "perl5"\nname = "Perl 5"\nextensions = [".pl5"]\nsource_file = "main.pl"\n'
         'run = ["perl", "main.pl"]\ntest_program = "print qq(OK\\\\n);"\n'
         '[version]\ncommand = ["perl", "-e", "print $^V"]\npattern = "v(\\\\S+)"\n'
     )
     registry = load_registry([tmp_path])
-    assert registry.for_filename("x.pl").id == "perl"
+    assert registry.for_filename("x.pl5").id == "perl5"
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ class Engine:
         version: str | None = None
         try:
             version = self.backend.language_version(language)
-            files = {language.source_file: source}
+            files = {**language.support_bytes(), language.source_file: source}
             with self.backend.workspace(run_id, files, limits) as workspace:
                 compile_output = b""
                 if language.compile is not None:

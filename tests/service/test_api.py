@@ -185,9 +185,9 @@ def test_a_request_may_lower_its_limits(server: Server) -> None:
 
 def test_an_unknown_language_lists_the_supported_ones(server: Server) -> None:
     error = assert_error(
-        server.client.post(RUN, json=hello(language="cobol")), 422, "unknown_language"
+        server.client.post(RUN, json=hello(language="cow")), 422, "unknown_language"
     )
-    assert "python" in error["message"] and "cobol" in error["message"]
+    assert "python" in error["message"] and "cow" in error["message"]
     assert server.client.get("/api/usage").json()["runsToday"] == 0
 
 
@@ -262,18 +262,18 @@ def test_checks_come_in_the_contracts_order(server: Server) -> None:
     )
     # size before quota, quota before language, language before plan
     assert_error(
-        server.client.post(RUN, json=hello(code="x" * 101, language="cobol"), headers=auth(key)),
+        server.client.post(RUN, json=hello(code="x" * 101, language="cow"), headers=auth(key)),
         413,
         "code_too_large",
     )
     assert_error(
-        server.client.post(RUN, json=hello(language="cobol"), headers=auth(key)),
+        server.client.post(RUN, json=hello(language="cow"), headers=auth(key)),
         429,
         "quota_exceeded",
     )
     set_plan(server, "free", daily_runs=5)
     assert_error(
-        server.client.post(RUN, json=hello(language="cobol"), headers=auth(key)),
+        server.client.post(RUN, json=hello(language="cow"), headers=auth(key)),
         422,
         "unknown_language",
     )
@@ -388,7 +388,8 @@ def test_health_readiness_metrics_languages_docs_and_editor(server: Server) -> N
         assert name in metrics.text
     languages = server.client.get("/api/languages").json()
     python = next(item for item in languages if item["id"] == "python")
-    assert set(python) == {"id", "name", "version", "aliases"} and "py" in python["aliases"]
+    assert {"id", "name", "version", "aliases"} <= set(python) and "py" in python["aliases"]
+    assert python["starter"] and python["extensions"] == [".py"]  # what the editor starts from
     assert server.client.get("/docs").status_code == 200
     assert "/api/editor/run" in server.client.get("/openapi.json").json()["paths"]
     page = server.client.get("/")

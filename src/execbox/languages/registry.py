@@ -57,6 +57,10 @@ class Language(BaseModel):
     limits: LimitOverrides = LimitOverrides()
     mounts: list[str] = []
     env: dict[str, str] = {}
+    support_files: dict[str, str] = {}
+    """Files placed beside the source in every run (e.g. declarations a compiler needs)."""
+    packages: list[str] = []
+    """The Debian packages that bring the toolchain (what ``scripts/setup`` installs)."""
     test_program: str
     starter: str = ""
 
@@ -74,6 +78,14 @@ class Language(BaseModel):
             raise ValueError("must be a plain file name")
         return value
 
+    @field_validator("support_files")
+    @classmethod
+    def _plain_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if "/" in name or name in {"", ".", ".."}:
+                raise ValueError(f"support file {name!r} must be a plain file name")
+        return value
+
     @field_validator("mounts")
     @classmethod
     def _absolute(cls, value: list[str]) -> list[str]:
@@ -87,6 +99,9 @@ class Language(BaseModel):
 
     def compile_argv(self, limits: Limits) -> list[str] | None:
         return _fill(self.compile.command, limits, self) if self.compile else None
+
+    def support_bytes(self) -> dict[str, bytes]:
+        return {name: text.encode() for name, text in self.support_files.items()}
 
     def executables(self) -> list[str]:
         """The host programs this language needs (argv[0] of each step that is not a path)."""

@@ -101,7 +101,14 @@ def _start(ctx: ServiceContext, backend: SandboxBackend, clock: Clock) -> None:
         if not ctx.readiness.sandbox_ok:
             log.error("the sandbox failed its self-test; runs are refused: %s", readiness.checks)
     ctx.languages = [
-        LanguageInfo(id=lang.id, name=lang.name, version=version, aliases=lang.aliases)
+        LanguageInfo(
+            id=lang.id,
+            name=lang.name,
+            version=version,
+            aliases=lang.aliases,
+            extensions=lang.extensions,
+            starter=lang.starter,
+        )
         for lang, version in versions(ctx.registry, backend)
     ]
 

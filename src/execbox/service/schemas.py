@@ -150,6 +150,8 @@ class LanguageInfo(_Wire):
     name: str
     version: str | None
     aliases: list[str]
+    extensions: list[str] = []
+    starter: str = Field("", description="a small program the editor starts from")
 
 
 ErrorCode = Annotated[str, Field(description="a slug such as quota_exceeded")]

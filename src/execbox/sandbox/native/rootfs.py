@@ -66,7 +66,9 @@ def device_nodes_allowed(directory: Path) -> bool:
 
 def build_root(data_dir: Path, init_binary: Path, bind_points: Iterable[str]) -> Path:
     """The prepared root under ``data_dir`` (built once per content, atomically)."""
-    points = sorted({p for p in bind_points if p.startswith("/etc/")})
+    # Mount points for a language's extra binds outside /usr, of the host path's own kind
+    # (a directory, or a file such as /etc/fpc.cfg).
+    points = sorted({(p, os.path.isdir(p)) for p in bind_points if not p.startswith("/usr/")})
     ld_cache = Path("/etc/ld.so.cache")
     cache = ld_cache.read_bytes() if ld_cache.is_file() else b""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -90,8 +92,13 @@ def build_root(data_dir: Path, init_binary: Path, bind_points: Iterable[str]) ->
             (etc / name).write_text(text)
         if cache:
             (etc / "ld.so.cache").write_bytes(cache)
-        for point in points:
-            (etc / point.removeprefix("/etc/")).mkdir(parents=True, exist_ok=True)
+        for point, is_dir in points:
+            where = staging / point.lstrip("/")
+            if is_dir:
+                where.mkdir(parents=True, exist_ok=True)
+            else:
+                where.parent.mkdir(parents=True, exist_ok=True)
+                where.touch()
         dev = staging / "dev"
         for name, link in DEV_LINKS.items():
             (dev / name).symlink_to(link)
