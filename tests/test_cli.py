@@ -238,3 +238,23 @@ def test_json_prints_a_result_object_for_usage_errors_too(
     assert result["status"] == "internal_error"
     assert message in result["message"] and message in done.stderr
     assert result["stdout"] == "" and result["exitCode"] is None
+
+
+def test_config_prints_the_reference(cli_env: dict[str, str]) -> None:
+    done = execbox(cli_env, "config")
+    assert done.returncode == 0, done.stderr
+    assert "open_files_limit  (EXECBOX_OPEN_FILES_LIMIT)" in done.stdout
+    assert "RLIMIT_NOFILE" in done.stdout and "<= 65536" in done.stdout
+
+
+def test_an_unknown_key_in_the_settings_file_stops_start_up(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    source = tmp_path / "ok.py"
+    source.write_text("print(1)\n")
+    config = tmp_path / "execbox.toml"
+    config.write_text("time_limt_s = 5\n")
+    done = execbox({**cli_env, "EXECBOX_CONFIG_FILE": str(config)}, "run", str(source))
+    assert done.returncode == 2
+    assert "time_limt_s" in done.stderr and str(config) in done.stderr
+    assert done.stdout == ""

@@ -16,11 +16,11 @@ from typing import Annotated, Literal
 
 import typer
 
-from execbox.errors import ExecboxError, RequestError
+from execbox.errors import ConfigError, ExecboxError, RequestError
 from execbox.results import RunResult, Status
 from execbox.sandbox.docker.images.cli import register as _register_images
 from execbox.service.cli import register as _register_service
-from execbox.settings import Settings
+from execbox.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Run untrusted code in fresh, isolated, limited sandboxes.",
@@ -38,9 +38,9 @@ def _fail(message: str) -> typer.Exit:
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise _fail(f"invalid settings: {exc}") from exc
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command(context_settings={"allow_extra_args": True})
@@ -109,9 +109,9 @@ def _run(request: _RunRequest) -> RunResult:
     from execbox.sandbox.factory import create_backend
 
     try:
-        settings = Settings(**({"backend": request.backend} if request.backend else {}))  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise _Refused(f"invalid settings: {exc}") from exc
+        settings = load_settings(backend=request.backend)
+    except ConfigError as exc:
+        raise _Refused(str(exc)) from exc
     try:
         code = request.file.read_bytes()
     except OSError as exc:
@@ -204,6 +204,14 @@ def doctor(
     backends = [backend] if backend else ["native", "docker"]
     healthy = diagnose(settings, backends, echo=typer.echo)
     raise typer.Exit(EXIT_OK if healthy else EXIT_FAILED)
+
+
+@app.command()
+def config() -> None:
+    """Print the configuration reference: every setting, its variable, default and bounds."""
+    from execbox.settings_reference import reference
+
+    typer.echo(reference())
 
 
 @app.command()

@@ -1,25 +1,27 @@
 """The one settings object: every knob with its unit and default.
 
 Values come, highest first, from keyword arguments (the CLI fills these), the
-environment (``EXECBOX_*``), an optional TOML file named by
-``EXECBOX_CONFIG_FILE``, then the defaults below.  A bad value fails at start-up
-with the field named, never later in the middle of a run.
+environment (``EXECBOX_*``), an optional TOML file named by ``config_file`` (a
+keyword argument or ``EXECBOX_CONFIG_FILE``), then the defaults below.  A bad
+value fails at start-up with the field named, never later in the middle of a
+run; so does a key of the TOML file that is not a setting (a typo would
+otherwise be silently ignored).  Every field has a description with its unit:
+``execbox config`` prints them as the configuration reference.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from execbox.errors import ConfigError
 
 DAY_S = 86_400.0
 MAX_MB = 1 << 20
@@ -35,7 +37,7 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EXECBOX_", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="EXECBOX_", extra="forbid", validate_default=True)
 
     # --- where things live -------------------------------------------------------------
     data_dir: Path = Field(
@@ -176,9 +178,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
-        config_file = os.environ.get("EXECBOX_CONFIG_FILE")
+        config_file = init_settings().get("config_file") or env_settings().get("config_file")
         if config_file:
-            sources += (TomlConfigSettingsSource(settings_cls, toml_file=config_file),)
+            sources += (_TomlFile(settings_cls, Path(config_file)),)
         return sources
 
     @property
@@ -188,6 +190,43 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'execbox.db'}"
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """The settings file: a TOML table of settings by field name, every key a known one."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        try:
+            with path.open("rb") as handle:
+                self.values = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from exc
+        unknown = sorted(set(self.values) - set(settings_cls.model_fields) - {"config_file"})
+        if unknown:
+            raise ConfigError(
+                f"the config file {path} has unknown settings: {', '.join(unknown)} "
+                "(`execbox config` lists them all)"
+            )
+        if "config_file" in self.values:
+            raise ConfigError(f"the config file {path} cannot name another config_file")
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings from ``overrides`` (``None`` values left out), the environment and the
+    config file; :class:`ConfigError` naming the setting or the file when one is bad."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValueError as exc:  # pydantic's ValidationError names the field
+        raise ConfigError(f"invalid settings: {exc}") from exc
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from execbox.errors import ConfigError
-from execbox.settings import Settings
+from execbox.settings import load_settings
 from execbox.store import Database, Plan, plans, users, utcnow
 
 T = TypeVar("T")
@@ -27,7 +27,7 @@ plans_app = typer.Typer(
 
 def _with_store(work: Callable[[Session], T]) -> T:
     try:
-        db = Database(Settings().effective_database_url)
+        db = Database(load_settings().effective_database_url)
         try:
             db.migrate()
             with db.transaction() as session:
@@ -52,9 +52,9 @@ def serve(
 
     given = {"host": host, "port": port, "workers": workers}
     try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
-    except ValueError as exc:
-        typer.echo(f"execbox: invalid settings: {exc}", err=True)
+        settings = load_settings(**given)
+    except ConfigError as exc:
+        typer.echo(f"execbox: {exc}", err=True)
         raise typer.Exit(2) from exc
     run_server(settings)
 

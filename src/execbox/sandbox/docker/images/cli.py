@@ -6,9 +6,9 @@ import time
 
 import typer
 
-from execbox.errors import ExecboxError, UnknownLanguage
+from execbox.errors import ConfigError, ExecboxError, UnknownLanguage
 from execbox.sandbox.docker.images.catalog import specs_for
-from execbox.settings import Settings
+from execbox.settings import load_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -29,12 +29,12 @@ def register(app: typer.Typer) -> None:
         from execbox.languages import load_registry
         from execbox.sandbox.docker.images.build import ImageBuilder
 
-        settings = Settings()
         registry = load_registry()
         try:
+            settings = load_settings()
             ids = [registry.get(name).id for name in languages or []]
             specs = specs_for(ids)
-        except (UnknownLanguage, ValueError) as exc:
+        except (ConfigError, UnknownLanguage, ValueError) as exc:
             typer.echo(f"execbox images build: {exc}", err=True)
             raise typer.Exit(2) from exc
 
