@@ -13,8 +13,13 @@ request errors into 4xx bodies.
     │   ├── UnknownLanguage    no such language on this host
     │   ├── InvalidLimits      a requested limit is out of range
     │   └── InvalidInput       code, stdin, args or file names are unacceptable
-    └── SandboxError           the sandbox itself failed (never the program's fault)
-        └── SandboxUnavailable no backend can run here; says what to fix
+    ├── SandboxError           the sandbox itself failed (never the program's fault)
+    │   └── SandboxUnavailable no backend can run here; says what to fix
+    └── NoCapacity             no worker can take a run now (503); says when to retry
+
+The HTTP layer adds its own request errors (401, 403, 404, 413, 429) under
+``RequestError`` and ``SandboxNotReady`` under ``NoCapacity``, in
+:mod:`execbox.service.errors`.
 """
 
 from __future__ import annotations
@@ -61,3 +66,12 @@ class SandboxError(ExecboxError):
 
 class SandboxUnavailable(SandboxError):
     """No sandbox can run on this host; the message says what to install or fix."""
+
+
+class NoCapacity(ExecboxError):
+    """Every worker is busy and the queue is full; try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s

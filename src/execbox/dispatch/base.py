@@ -11,18 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from execbox.errors import ExecboxError
 from execbox.limits import Limits
 from execbox.results import RunResult
-
-
-class NoCapacity(ExecboxError):
-    """Every worker is busy and the queue is full; try again after ``retry_after_s``."""
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -50,7 +40,7 @@ class Dispatcher(Protocol):
         ...
 
     async def submit(self, job: RunJob) -> JobOutcome:
-        """Run ``job`` to its result; raises :class:`NoCapacity` before starting it if full.
+        """Run ``job`` to its result; raises ``NoCapacity`` before starting it if full.
 
         Never raises for a program's or the sandbox's failure: those are results.
         """

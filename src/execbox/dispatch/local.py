@@ -14,9 +14,9 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from execbox.dispatch.base import JobOutcome, NoCapacity, RunJob
+from execbox.dispatch.base import JobOutcome, RunJob
 from execbox.engine import Engine
-from execbox.errors import ExecboxError
+from execbox.errors import ExecboxError, NoCapacity
 from execbox.results import RunResult
 
 log = logging.getLogger(__name__)

@@ -3,14 +3,16 @@
     RequestError (execbox.errors)
     ├── InvalidJson       400  the body is not JSON
     ├── Unauthorized      401  a bad key, or no key while guests are off
-    ├── PlanForbidden     403  the plan does not allow this language
+    ├── PlanForbidden     403  the plan does not allow this language, or any run
     ├── RunNotFound       404  no such run for this caller
     ├── CodeTooLarge      413  code larger than the plan allows
-    ├── BodyTooLarge      413  the request body passes the server's cap
     └── QuotaExceeded     429  the plan's daily runs are used up
-    NoCapacity (execbox.dispatch)  503  every worker busy, queue full
+    NoCapacity (execbox.errors)    503  every worker busy, queue full
     └── SandboxNotReady            503  the sandbox failed its self-test: no runs
     OperationalError (SQLAlchemy)  503  the database cannot be reached
+
+A body over the server's cap is refused (413) by :mod:`execbox.service.bodylimit`
+before any of this runs.
 
 Every response is ``{"error": {"code": slug, "message": sentence}}``; FastAPI's own
 validation and HTTP errors are rewritten to the same shape, and an unexpected
@@ -31,38 +33,39 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from execbox.dispatch import NoCapacity
-from execbox.errors import InvalidInput, InvalidLimits, RequestError, UnknownLanguage
+from execbox.errors import (
+    InvalidInput,
+    InvalidLimits,
+    NoCapacity,
+    RequestError,
+    UnknownLanguage,
+)
 
 log = logging.getLogger(__name__)
 
 
 class InvalidJson(RequestError):
-    status = 400
+    """The body is not JSON (400)."""
 
 
 class Unauthorized(RequestError):
-    status = 401
+    """A bad key, or no key while guests are off (401)."""
 
 
 class PlanForbidden(RequestError):
-    status = 403
+    """The plan does not allow this language, or allows no runs at all (403)."""
 
 
 class RunNotFound(RequestError):
-    status = 404
+    """No such run of this caller's (404)."""
 
 
 class CodeTooLarge(RequestError):
-    status = 413
-
-
-class BodyTooLarge(RequestError):
-    status = 413
+    """The code is larger than the plan allows (413)."""
 
 
 class QuotaExceeded(RequestError):
-    status = 429
+    """The plan's daily runs are used up (429, with the seconds until they renew)."""
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
@@ -75,7 +78,6 @@ _SLUGS: dict[type[Exception], tuple[int, str]] = {
     PlanForbidden: (403, "forbidden"),
     RunNotFound: (404, "not_found"),
     CodeTooLarge: (413, "code_too_large"),
-    BodyTooLarge: (413, "body_too_large"),
     QuotaExceeded: (429, "quota_exceeded"),
     UnknownLanguage: (422, "unknown_language"),
     InvalidLimits: (422, "invalid_limits"),

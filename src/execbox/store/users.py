@@ -73,10 +73,6 @@ def _require(session: Session, name: str) -> UserRow:
     return row
 
 
-def get(session: Session, name: str) -> User:
-    return _to_user(_require(session, name))
-
-
 def list_all(session: Session) -> list[User]:
     return [_to_user(row) for row in session.scalars(select(UserRow).order_by(UserRow.name))]
 
