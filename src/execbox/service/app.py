@@ -25,6 +25,7 @@ from execbox.sandbox.factory import offered, versions
 from execbox.service.bodylimit import BodyLimitMiddleware
 from execbox.service.context import ServiceContext
 from execbox.service.errors import install_error_handlers
+from execbox.service.guests import GuestIdMiddleware
 from execbox.service.health import ReadinessProbe
 from execbox.service.metrics import Metrics
 from execbox.service.routes import router
@@ -85,6 +86,7 @@ def create_app(
     app.state.execbox = ctx
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GuestIdMiddleware)
     app.include_router(router)
     _mount_editor(app)
     return app

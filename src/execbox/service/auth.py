@@ -1,7 +1,10 @@
 """Who is calling: a user by API key, or a guest counted by client address.
 
 The user and their plan are read from the database on every request, so
-``execbox users disable`` and ``execbox plans set`` take effect at once.
+``execbox users disable`` and ``execbox plans set`` take effect at once.  A
+guest's runs are counted per address but owned by its browser's guest id (see
+:mod:`execbox.service.guests`): guests behind one address share a quota, never
+a history.
 """
 
 from __future__ import annotations
@@ -18,16 +21,13 @@ from execbox.store import Plan, User, plans, usage, users
 @dataclass(frozen=True)
 class Caller:
     subject: str
-    """Whom runs are counted against and who may read them."""
+    """Whom runs are counted against: ``user:<id>``, or ``guest:<address>``."""
+    owner: str
+    """Who may read the runs: the user's subject, or ``guest:<address>#<guest id>``."""
     plan: Plan
     user: User | None = None
-    address: str = ""
     runs_today: int = 0
     """Runs counted against ``subject`` today, read with the plan (one trip to the database)."""
-
-    @property
-    def is_guest(self) -> bool:
-        return self.user is None
 
 
 def bearer_key(header: str | None) -> str | None:
@@ -42,7 +42,13 @@ def bearer_key(header: str | None) -> str | None:
 
 
 def identify(
-    session: Session, *, authorization: str | None, address: str, guests_enabled: bool, day: date
+    session: Session,
+    *,
+    authorization: str | None,
+    address: str,
+    guest_id: str,
+    guests_enabled: bool,
+    day: date,
 ) -> Caller:
     key = bearer_key(authorization)
     if key is None:
@@ -51,8 +57,8 @@ def identify(
         subject = f"guest:{address}"
         return Caller(
             subject=subject,
+            owner=usage.owner_of(subject, guest_id),
             plan=plans.require(session, "guest"),
-            address=address,
             runs_today=usage.runs_on(session, subject, day),
         )
     user = users.by_key(session, key)
@@ -62,8 +68,8 @@ def identify(
         raise Unauthorized("This API key's user is disabled.")
     return Caller(
         subject=user.subject,
+        owner=user.subject,
         plan=plans.require(session, user.plan),
         user=user,
-        address=address,
         runs_today=usage.runs_on(session, user.subject, day),
     )

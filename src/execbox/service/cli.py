@@ -13,7 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.orm import Session
 
-from execbox.errors import ConfigError
+from execbox.errors import ConfigError, UnknownLanguage
 from execbox.settings import load_settings
 from execbox.store import Database, Plan, plans, users, utcnow
 
@@ -128,8 +128,8 @@ def plans_set(
     """Create or update a plan (a new plan starts from free's values)."""
     langs: tuple[str, ...] | str | None = None
     if languages is not None:
-        ids = tuple(part.strip().lower() for part in languages.split(",") if part.strip())
-        langs = "*" if ids in ((), ("*",)) else ids
+        names = tuple(part.strip() for part in languages.split(",") if part.strip())
+        langs = "*" if names in ((), ("*",)) else _language_ids(names)
 
     def work(session: Session) -> Plan:
         changes: dict[str, object] = {
@@ -145,6 +145,23 @@ def plans_set(
         return plans.set_plan(session, name, utcnow(), **changes)
 
     typer.echo(_describe(_with_store(work)))
+
+
+def _language_ids(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Language ids for ids or aliases (``py`` is ``python``); exit 2 naming an unknown one."""
+    from execbox.languages import load_registry
+
+    registry = load_registry()
+    ids: list[str] = []
+    for name in names:
+        try:
+            language = registry.get(name)
+        except UnknownLanguage as exc:
+            typer.echo(f"execbox: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
+        if language.id not in ids:
+            ids.append(language.id)
+    return tuple(ids)
 
 
 @plans_app.command("list")

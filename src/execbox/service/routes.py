@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from execbox.service.auth import Caller
 from execbox.service.context import ServiceContext
 from execbox.service.errors import SandboxNotReady, error_response, parse_body
+from execbox.service.guests import guest_id
 from execbox.service.schemas import (
     ErrorBody,
     LanguageInfo,
@@ -27,7 +28,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "The body is not valid JSON.",
         401: "The API key is not valid, or guests are off and none was sent.",
-        403: "The plan does not allow this language.",
+        403: "The plan does not allow this language, or allows no runs at all.",
         413: "The code is larger than the plan allows, or the body is too large.",
         422: "A field is missing or invalid; an unknown language lists the supported ones.",
         429: "The plan's daily runs are used up (Retry-After set).",
@@ -51,7 +52,7 @@ async def caller(
 ) -> Caller:
     # a forwarded address is whatever a proxy passed on: bound it before it becomes a key
     address = (request.client.host if request.client else "unknown")[:100]
-    return await ctx.runs.identify(authorization, address)
+    return await ctx.runs.identify(authorization, address, guest_id(request))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
@@ -100,7 +101,7 @@ async def usage(who: CallerDep, ctx: Context) -> JSONResponse:
 async def recent_runs(
     who: CallerDep, ctx: Context, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> JSONResponse:
-    """The caller's recent runs, newest first."""
+    """The caller's recent runs, newest first (a guest's: those of its browser only)."""
     limit = min(limit, ctx.settings.recent_runs_limit)
     summaries = await ctx.runs.recent(who, limit)
     return JSONResponse([summary.model_dump(by_alias=True) for summary in summaries])

@@ -1,7 +1,8 @@
 """One run request, from validation to the stored result.
 
 The checks run in the contract's order: code size against the plan (413),
-the day's quota (429), the language (422), the plan allows it (403), then
+the day's quota (429; a plan of 0 daily runs allows no runs at all: 403), the
+language (422), the plan allows it (403), then
 limits and inputs (422).  Only then is the run recorded and its quota spent,
 in one transaction, so a refused request never counts.  The run then goes to
 the dispatcher; its result is stored whatever happens to the HTTP client.
@@ -18,8 +19,8 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from execbox.dispatch import Dispatcher, JobOutcome, NoCapacity, RunJob
-from execbox.errors import InvalidInput
+from execbox.dispatch import Dispatcher, JobOutcome, RunJob
+from execbox.errors import InvalidInput, NoCapacity
 from execbox.languages import LanguageRegistry
 from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
 from execbox.service.auth import Caller, identify
@@ -54,7 +55,7 @@ class RunService:
     async def _db(self, work: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(work)
 
-    async def identify(self, authorization: str | None, address: str) -> Caller:
+    async def identify(self, authorization: str | None, address: str, guest_id: str) -> Caller:
         day = usage.day_of(self.clock())
 
         def work() -> Caller:
@@ -63,6 +64,7 @@ class RunService:
                     session,
                     authorization=authorization,
                     address=address,
+                    guest_id=guest_id,
                     guests_enabled=self.settings.guests_enabled,
                     day=day,
                 )
@@ -83,6 +85,8 @@ class RunService:
                 field="code",
             )
         now = self.clock()
+        if plan.daily_runs == 0:
+            raise PlanForbidden(f"The {plan.name} plan allows no runs.")
         if caller.runs_today >= plan.daily_runs:
             raise self._quota_exceeded(caller, now)
         language = self.registry.get(request.language)
@@ -144,7 +148,7 @@ class RunService:
             runs.record_queued(
                 session,
                 run_id=run_id,
-                subject=caller.subject,
+                subject=caller.owner,
                 user_id=caller.user.id if caller.user else None,
                 plan=caller.plan.name,
                 language=language,
@@ -181,14 +185,14 @@ class RunService:
     async def recent(self, caller: Caller, limit: int) -> list[RunSummary]:
         def work() -> list[RunSummary]:
             with self.db.transaction() as session:
-                return [RunSummary.of(r) for r in runs.recent(session, caller.subject, limit)]
+                return [RunSummary.of(r) for r in runs.recent(session, caller.owner, limit)]
 
         return await self._db(work)
 
     async def detail(self, caller: Caller, run_id: str) -> RunDetail:
         def work() -> runs.RunRecord | None:
             with self.db.transaction() as session:
-                return runs.get(session, caller.subject, run_id)
+                return runs.get(session, caller.owner, run_id)
 
         record = await self._db(work)
         if record is None:

@@ -1,8 +1,10 @@
 """The tables: plans, users, the run log and per-day usage counters.
 
 Times are naive UTC (SQLite keeps no zone); a day is a UTC calendar day.
-A run's ``subject`` is whom it is counted against: ``user:<id>`` for a user,
-``guest:<address>`` for a guest, so quotas and privacy use one column.
+A run's ``subject`` is who owns it: ``user:<id>`` for a user,
+``guest:<address>#<guest id>`` for a guest browser.  Usage counts the part before
+the last ``#`` (``guest:<address>``): guests share a quota per address, while
+each reads only its own runs (:func:`execbox.store.usage.counted_subject`).
 """
 
 from __future__ import annotations

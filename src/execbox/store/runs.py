@@ -125,7 +125,7 @@ def finish(session: Session, run_id: str, result: RunResult, now: datetime) -> N
 
 def _uncharge(session: Session, row: RunRow) -> None:
     row.charged = False
-    usage.refund(session, row.subject, row.usage_day)
+    usage.refund(session, usage.counted_subject(row.subject), row.usage_day)
 
 
 def withdraw(session: Session, run_id: str) -> None:
@@ -151,23 +151,19 @@ def recover_interrupted(session: Session, now: datetime) -> int:
     return len(rows)
 
 
-def get(session: Session, subject: str, run_id: str) -> RunRecord | None:
-    """One of ``subject``'s runs; ``None`` for another's, so nobody learns it exists."""
+def get(session: Session, owner: str, run_id: str) -> RunRecord | None:
+    """One of ``owner``'s runs; ``None`` for another's, so nobody learns it exists."""
     row = session.get(RunRow, run_id)
-    if row is None or row.subject != subject:
+    if row is None or row.subject != owner:
         return None
     return _to_record(row)
 
 
-def recent(session: Session, subject: str, limit: int) -> list[RunRecord]:
+def recent(session: Session, owner: str, limit: int) -> list[RunRecord]:
     rows = session.scalars(
         select(RunRow)
-        .where(RunRow.subject == subject)
+        .where(RunRow.subject == owner)
         .order_by(RunRow.created_at.desc(), RunRow.id.desc())
         .limit(limit)
     )
     return [_to_record(row) for row in rows]
-
-
-def count_unfinished(session: Session) -> int:
-    return len(session.scalars(select(RunRow.id).where(RunRow.status == QUEUED)).all())

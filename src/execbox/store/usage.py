@@ -16,6 +16,19 @@ from sqlalchemy.orm import Session
 
 from execbox.store.models import UsageRow
 
+OWNER_MARK = "#"
+
+
+def owner_of(subject: str, guest_id: str) -> str:
+    """The owner of a guest's runs: its counted subject and its browser's guest id."""
+    return f"{subject}{OWNER_MARK}{guest_id}"
+
+
+def counted_subject(owner: str) -> str:
+    """Whom a run of ``owner`` is counted against (the owner itself for a user)."""
+    head, mark, _ = owner.rpartition(OWNER_MARK)
+    return head if mark else owner
+
 
 def day_of(now: datetime) -> date:
     return now.date()
