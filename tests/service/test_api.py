@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -114,7 +115,7 @@ def test_a_50_mb_body_is_refused_without_reading_it(server: Server) -> None:
 def test_a_huge_chunked_body_is_refused_while_streaming(server: Server) -> None:
     sent = 0
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         nonlocal sent
         yield b'{"language": "python", "code": "'
         for _ in range(50 * 16):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_24_concurrent_runs_each_get_their_own_output(start_server: StartServer)
         results = list(pool.map(post, range(24)))
     for n, body in results:
         assert body["status"] == "ok", body
-        assert body["output"] == {  # type: ignore[comparison-overlap]
+        assert body["output"] == {
             "stdout": f"{n * 1000 + n}\n",
             "stderr": "",
             "exitCode": 0,
@@ -105,7 +106,7 @@ class ServeProcess:
                 raise RuntimeError(f"execbox serve did not start: {self.process.stdout.read()}")  # type: ignore[union-attr]
             time.sleep(0.1)
 
-    def post_in_background(self, body: dict[str, object], key: str) -> dict[str, object]:
+    def post_in_background(self, body: Mapping[str, object], key: str) -> dict[str, object]:
         box: dict[str, object] = {}
 
         def post() -> None:
