@@ -258,3 +258,38 @@ def test_an_unknown_key_in_the_settings_file_stops_start_up(
     assert done.returncode == 2
     assert "time_limt_s" in done.stderr and str(config) in done.stderr
     assert done.stdout == ""
+
+
+def test_run_takes_several_files_the_first_is_the_entry(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    (tmp_path / "lib").mkdir()
+    entry = tmp_path / "app.c"
+    entry.write_text(
+        '#include <stdio.h>\n#include "lib/twice.h"\n'
+        'int main(int argc, char **argv) { printf("%d %s\\n", twice(21), argv[argc - 1]); }\n'
+    )
+    (tmp_path / "lib" / "twice.h").write_text("int twice(int);\n")
+    (tmp_path / "lib" / "twice.c").write_text("int twice(int n) { return 2 * n; }\n")
+    done = execbox(
+        cli_env,
+        "run",
+        str(entry),
+        str(tmp_path / "lib" / "twice.h"),
+        str(tmp_path / "lib" / "twice.c"),
+        "--",
+        "a.c",
+        "last",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "42 last\n"
+
+
+def test_run_refuses_a_bad_second_file_name_as_a_usage_error(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    (tmp_path / "main.py").write_text("print(1)\n")
+    (tmp_path / "-x.py").write_text("")
+    done = execbox(cli_env, "run", str(tmp_path / "main.py"), str(tmp_path / "-x.py"))
+    assert done.returncode == 2
+    assert "file name" in done.stderr

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from typer._click.core import Context as ClickContext
+from typer.core import TyperCommand
 
 from execbox.errors import ConfigError, ExecboxError, RequestError
 from execbox.results import RunResult, Status
@@ -43,10 +45,27 @@ def _settings(**overrides: object) -> Settings:
         raise _fail(str(exc)) from exc
 
 
-@app.command(context_settings={"allow_extra_args": True})
+class _ProgramArgs(TyperCommand):
+    """Everything after the first ``--`` goes to the program, not to the list of files."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["program_args"] = args[cut + 1 :]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
+@app.command(cls=_ProgramArgs)
 def run(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="source file to run", show_default=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="source files; the first is the entry point, the others go beside it",
+            show_default=False,
+        ),
+    ],
     language: Annotated[str | None, typer.Option("--language", "-l", help="language id")] = None,
     stdin: Annotated[str | None, typer.Option(help="file to feed as stdin, '-' for ours")] = None,
     time_limit: Annotated[float | None, typer.Option(help="wall-clock limit, seconds")] = None,
@@ -56,12 +75,14 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result object")] = False,
 ) -> None:
-    """Run FILE in a fresh sandbox (language from the extension unless given); args after --.
+    """Run FILES in a fresh sandbox (language from the first one's extension unless given);
+    args after --.  Extra files keep their names relative to the first file's folder.
 
     With --json a result object is printed whatever happens: a usage error or a failure
     of execbox itself is an ``internal_error`` object with the message (exit status 2).
     """
-    request = _RunRequest(file, language, stdin, time_limit, memory_limit, backend, ctx.args)
+    program_args: list[str] = ctx.meta.get("program_args", [])
+    request = _RunRequest(files, language, stdin, time_limit, memory_limit, backend, program_args)
     try:
         result = _run(request)
     except _Refused as refused:
@@ -84,7 +105,7 @@ def run(
 
 @dataclass(frozen=True)
 class _RunRequest:
-    file: Path
+    files: list[Path]
     language: str | None
     stdin: str | None
     time_limit: float | None
@@ -106,21 +127,27 @@ def _run(request: _RunRequest) -> RunResult:
     from execbox.engine import Engine
     from execbox.languages import load_registry
     from execbox.limits import LimitOverrides, resolve_limits
+    from execbox.program import SourceFile
     from execbox.sandbox.factory import create_backend
 
     try:
         settings = load_settings(backend=request.backend)
     except ConfigError as exc:
         raise _Refused(str(exc)) from exc
-    try:
-        code = request.file.read_bytes()
-    except OSError as exc:
-        raise _Refused(f"cannot read {request.file}: {exc.strerror}") from exc
+    sources: list[SourceFile] = []
+    base = request.files[0].parent
+    for path in request.files:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise _Refused(f"cannot read {path}: {exc.strerror}") from exc
+        sources.append(SourceFile(_name_beside(path, base), content))
     stdin_bytes = _read_stdin(request.stdin)
     lang_id = request.language
     try:
         registry = load_registry()
-        lang = registry.get(lang_id) if lang_id else registry.for_filename(request.file.name)
+        entry = request.files[0].name
+        lang = registry.get(lang_id) if lang_id else registry.for_filename(entry)
         lang_id = lang.id
         limits = resolve_limits(
             settings,
@@ -130,11 +157,20 @@ def _run(request: _RunRequest) -> RunResult:
             ),
         )
         engine = Engine(settings, registry, create_backend(settings))
-        return engine.run(lang, code, limits=limits, stdin=stdin_bytes, args=request.args)
+        return engine.run(lang, sources, limits=limits, stdin=stdin_bytes, args=request.args)
     except RequestError as exc:
         raise _Refused(exc.message, lang_id) from exc
     except ExecboxError as exc:
         raise _Refused(str(exc), lang_id) from exc
+
+
+def _name_beside(path: Path, base: Path) -> str:
+    """``path``'s name in the run directory: relative to the entry file's folder when it is
+    inside it (``lib/util.py``), else its bare name."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _read_stdin(stdin: str | None) -> bytes:

@@ -1,6 +1,7 @@
 """The engine: one run of one program, from source text to a :class:`RunResult`.
 
-It writes the source into a fresh workspace, compiles in a sandbox if the
+It writes the program's files into a fresh workspace (the first file as the
+language's entry file, see :mod:`execbox.program`), compiles in a sandbox if the
 language needs it, runs in another sandbox, and classifies what happened.  The
 program's failures come back as statuses; the sandbox's failures
 (:class:`SandboxError`) come back as ``internal_error`` with the reason, and
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from execbox.errors import InvalidInput, SandboxError
 from execbox.languages import Language, LanguageRegistry
 from execbox.limits import Limits, compile_limits
+from execbox.program import SourceFile, as_files, layout, sources_of
 from execbox.results import RawOutput, RunResult, Status
 from execbox.results import decode_output as decode
 from execbox.sandbox.base import SandboxBackend, StepOutcome, StepSpec, Workspace
@@ -38,26 +40,29 @@ class Engine:
     def run(
         self,
         language: Language,
-        code: str | bytes,
+        code: str | bytes | Sequence[SourceFile],
         *,
         limits: Limits,
         stdin: str | bytes = b"",
         args: Sequence[str] = (),
         run_id: str | None = None,
     ) -> RunResult:
-        source = code.encode() if isinstance(code, str) else code
+        files = layout(as_files(code, language.source_file), language.source_file)
         stdin_bytes = stdin.encode() if isinstance(stdin, str) else stdin
         self._check_input(stdin_bytes, args)
         run_id = run_id or uuid.uuid4().hex
         version: str | None = None
         try:
             version = self.backend.language_version(language)
-            files = {**language.support_bytes(), language.source_file: source}
+            # the language's support files go beside the program, never over one of its files
+            support = {n: b for n, b in language.support_bytes().items() if n not in files}
+            files = {**files, **support}
             with self.backend.workspace(run_id, files, limits) as workspace:
                 compile_output = b""
                 if language.compile is not None:
                     build_limits = compile_limits(self.settings, language.compile.limits)
-                    compiled = self._compile(workspace, language, build_limits)
+                    sources = sources_of(files, language.extensions)
+                    compiled = self._compile(workspace, language, build_limits, sources)
                     compile_output = compiled.stdout + compiled.stderr
                     failed = self._compile_failure(
                         language, compiled, build_limits, compile_output, version
@@ -98,8 +103,10 @@ class Engine:
             raw=RawOutput(outcome.stdout, outcome.stderr, compile_output or None),
         )
 
-    def _compile(self, workspace: Workspace, language: Language, limits: Limits) -> StepOutcome:
-        argv = language.compile_argv(limits)
+    def _compile(
+        self, workspace: Workspace, language: Language, limits: Limits, sources: list[str]
+    ) -> StepOutcome:
+        argv = language.compile_argv(limits, sources)
         assert argv is not None
         return self.backend.run_step(
             workspace,

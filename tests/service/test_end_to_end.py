@@ -206,3 +206,22 @@ def test_a_run_interrupted_by_a_crash_ends_internal_error_at_the_next_start(
         assert hello["status"] == "ok" and hello["output"]["stdout"] == "up\n"
     finally:
         again.stop(signal.SIGTERM)
+
+
+def test_a_multi_file_program_runs_in_the_real_sandbox(start_server: StartServer) -> None:
+    server = start_server(backend="real")
+    files = [
+        {
+            "name": "solve.py",
+            "content": "from lib.calc import add\nprint(add(*map(int, input().split())))\n",
+        },
+        {"name": "lib/__init__.py", "content": ""},
+        {"name": "lib/calc.py", "content": "def add(a, b):\n    return a + b\n"},
+    ]
+    response = server.client.post(
+        RUN, json={"language": "python", "files": files, "stdin": "40 2\n"}
+    )
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ok", body
+    assert body["output"]["stdout"] == "42\n"

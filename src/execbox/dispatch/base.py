@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from execbox.limits import Limits
+from execbox.program import SourceFile
 from execbox.results import RunResult
 
 
@@ -23,6 +24,8 @@ class RunJob:
     stdin: str
     args: tuple[str, ...]
     limits: Limits
+    files: tuple[SourceFile, ...] = ()
+    """A multi-file program (the first is the entry); when empty, ``code`` is the program."""
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ class LocalDispatcher:
             language = self.engine.registry.get(job.language)
             return self.engine.run(
                 language,
-                job.code,
+                job.files or job.code,
                 limits=job.limits,
                 stdin=job.stdin,
                 args=job.args,

@@ -2,7 +2,8 @@
 
 A language file says everything the engine needs: the source file name, the
 compile and run argv (lists, never shell strings; ``{memory_mb}``-style fields
-are filled from the step's limits), how to read the version, extra read-only
+are filled from the step's limits, and a ``{sources}`` element of the compile
+argv becomes every source file of a multi-file program), how to read the version, extra read-only
 host paths, limit overrides and a test program that prints ``OK``.  Adding a
 language touches no code.
 """
@@ -97,8 +98,20 @@ class Language(BaseModel):
     def run_argv(self, limits: Limits, args: Iterable[str] = ()) -> list[str]:
         return _fill(self.run, limits, self) + list(args)
 
-    def compile_argv(self, limits: Limits) -> list[str] | None:
-        return _fill(self.compile.command, limits, self) if self.compile else None
+    def compile_argv(self, limits: Limits, sources: Iterable[str] = ()) -> list[str] | None:
+        """The compile step's argv; an element ``{sources}`` becomes ``sources`` (the files
+        the compiler is given: the entry, then the program's other files of this language),
+        or the entry file alone when none are given."""
+        if self.compile is None:
+            return None
+        files = list(sources) or [self.source_file]
+        argv: list[str] = []
+        for arg in self.compile.command:
+            if arg == "{sources}":
+                argv += files
+            else:
+                argv += _fill([arg], limits, self)
+        return argv
 
     def support_bytes(self) -> dict[str, bytes]:
         return {name: text.encode() for name, text in self.support_files.items()}

@@ -1,8 +1,9 @@
 """One run request, from validation to the stored result.
 
-The checks run in the contract's order: code size against the plan (413),
-the day's quota (429; a plan of 0 daily runs allows no runs at all: 403), the
-language (422), the plan allows it (403), then
+The checks run in the contract's order: code size (every file of a multi-file
+program counted) against the plan (413), the day's quota (429; a plan of 0
+daily runs allows no runs at all: 403), the language (422), the plan allows it
+(403), then
 limits and inputs (422).  Only then is the run recorded and its quota spent,
 in one transaction, so a refused request never counts.  The run then goes to
 the dispatcher; its result is stored whatever happens to the HTTP client.
@@ -14,15 +15,17 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
 from execbox.dispatch import Dispatcher, JobOutcome, RunJob
-from execbox.errors import InvalidInput, NoCapacity
+from execbox.errors import InvalidInput, NoCapacity, RequestError
 from execbox.languages import LanguageRegistry
 from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
+from execbox.program import SourceFile, check_names, layout, total_bytes
 from execbox.service.auth import Caller, identify
 from execbox.service.errors import CodeTooLarge, PlanForbidden, QuotaExceeded, RunNotFound
 from execbox.service.metrics import Metrics
@@ -32,6 +35,18 @@ from execbox.store import Clock, Database, runs, usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A request that passed every check, as the run log records it."""
+
+    run_id: str
+    language: str
+    files: list[SourceFile]
+    request: RunRequest
+    api: str
+    api_request: dict[str, Any] | None
 
 
 class RunService:
@@ -74,15 +89,28 @@ class RunService:
     def usage(self, caller: Caller) -> Usage:
         return Usage.of(caller.plan, caller.runs_today)
 
-    async def run(self, caller: Caller, request: RunRequest) -> RunResponse:
+    async def run(
+        self,
+        caller: Caller,
+        request: RunRequest,
+        *,
+        api: str = "execbox",
+        api_request: dict[str, Any] | None = None,
+    ) -> RunResponse:
+        """Check, record and run ``request``; answers when the run is final.
+
+        ``api`` names the front door (recorded with the run); ``api_request`` is whatever
+        that front door needs kept to show the run later.
+        """
         plan = caller.plan
-        _check_text("code", request.code)
-        size = len(request.code.encode())
+        files = _program(request)
+        size = total_bytes(files)
         if size > plan.max_code_bytes:
+            what = "code is" if request.files is None else "files total"
             raise CodeTooLarge(
-                f"The code is {size} bytes; the {plan.name} plan allows at most "
+                f"The {what} {size} bytes; the {plan.name} plan allows at most "
                 f"{plan.max_code_bytes} bytes.",
-                field="code",
+                field="code" if request.files is None else "files",
             )
         now = self.clock()
         if plan.daily_runs == 0:
@@ -102,14 +130,25 @@ class RunService:
                 time_limit_s=request.time_limit, memory_limit_mb=request.memory_limit
             ),
         )
+        if request.files is not None:
+            layout(files, language.source_file)  # the names, checked before anything is kept
         self._check_inputs(request)
         if not self.dispatcher.has_capacity():
             raise NoCapacity("Every worker is busy and the queue is full; try again.", 2)
 
         run_id = uuid.uuid4().hex
-        if not await self._db(lambda: self._accept(caller, request, language.id, run_id, now)):
+        accepted = Accepted(run_id, language.id, files, request, api, api_request)
+        if not await self._db(lambda: self._accept(caller, accepted, now)):
             raise self._quota_exceeded(caller, now)
-        job = RunJob(run_id, language.id, request.code, request.stdin, tuple(request.args), limits)
+        job = RunJob(
+            run_id,
+            language.id,
+            files[0].content.decode(),
+            request.stdin,
+            tuple(request.args),
+            limits,
+            files=tuple(files) if request.files is not None else (),
+        )
         task = asyncio.create_task(self._execute(caller, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -138,23 +177,27 @@ class RunService:
                     f"Each arg may be at most {self.settings.max_arg_bytes} bytes.", field="args"
                 )
 
-    def _accept(
-        self, caller: Caller, request: RunRequest, language: str, run_id: str, now: datetime
-    ) -> bool:
+    def _accept(self, caller: Caller, accepted: Accepted, now: datetime) -> bool:
+        request = accepted.request
         with self.db.transaction() as session:
             day = usage.day_of(now)
             if not usage.try_spend(session, caller.subject, day, caller.plan.daily_runs):
                 return False
             runs.record_queued(
                 session,
-                run_id=run_id,
+                run_id=accepted.run_id,
                 subject=caller.owner,
                 user_id=caller.user.id if caller.user else None,
                 plan=caller.plan.name,
-                language=language,
-                code=request.code,
+                language=accepted.language,
+                code=accepted.files[0].content.decode(),
+                files=[{"name": f.name, "content": f.content.decode()} for f in accepted.files]
+                if request.files is not None
+                else None,
                 stdin=request.stdin,
                 args=request.args,
+                api=accepted.api,
+                api_request=accepted.api_request,
                 now=now,
             )
             return True
@@ -211,6 +254,24 @@ class RunService:
         """Wait for every accepted run to be finished and stored."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _program(request: RunRequest) -> list[SourceFile]:
+    """The request's program as files (``code`` is one file); its text and names checked."""
+    if request.files is None:
+        if request.code is None:  # a missing field, as pydantic would say it (invalid_request)
+            raise RequestError(
+                "The field 'code' is required (or 'files': [{name, content}, ...]).",
+                field="code",
+            )
+        _check_text("code", request.code)
+        return [SourceFile.text("", request.code)]
+    if request.code is not None:
+        raise InvalidInput("Send either 'code' or 'files', not both.", field="files")
+    check_names([f.name for f in request.files])
+    for f in request.files:
+        _check_text("files", f.content)
+    return [SourceFile.text(f.name, f.content) for f in request.files]
 
 
 def _check_text(field: str, value: str) -> None:

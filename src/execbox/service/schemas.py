@@ -16,13 +16,26 @@ class _Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+class FileIn(BaseModel):
+    """One file of a multi-file program."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr = Field(max_length=1024)
+    content: StrictStr
+
+
 class RunRequest(_Wire):
-    """``POST /api/editor/run``: strict types, so ``"5"`` is not a time limit."""
+    """``POST /api/editor/run``: strict types, so ``"5"`` is not a time limit.
+
+    A program is ``code`` (one file) or ``files`` (the first is the entry point), not both.
+    """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     language: StrictStr = Field(max_length=64)
-    code: StrictStr
+    code: StrictStr | None = None
+    files: list[FileIn] | None = None
     stdin: StrictStr = ""
     args: list[StrictStr] = []
     time_limit: StrictFloat | StrictInt | None = Field(None, description="seconds; may only lower")
@@ -123,6 +136,7 @@ class RunSummary(_Wire):
 
 class RunDetail(RunView):
     code: str
+    files: list[FileIn] | None
     stdin: str
     args: list[str]
     created_at: str
@@ -138,6 +152,9 @@ class RunDetail(RunView):
         return cls(
             **view,
             code=record.code,
+            files=[FileIn(name=f["name"], content=f["content"]) for f in record.files]
+            if record.files is not None
+            else None,
             stdin=record.stdin,
             args=list(record.args),
             created_at=_iso(record.created_at) or "",

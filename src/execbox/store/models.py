@@ -69,8 +69,15 @@ class RunRow(Base):
     plan: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(32))
     code: Mapped[str] = mapped_column(Text)
+    """The program's (entry) source."""
+    files: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    """A multi-file program's files (``[{name, content}]``, the entry first); else ``None``."""
     stdin: Mapped[str] = mapped_column(Text)
     args: Mapped[list[str]] = mapped_column(JSON)
+    api: Mapped[str] = mapped_column(String(16), server_default="execbox")
+    """The front door the run came through: ``execbox``, ``judge0`` or ``piston``."""
+    api_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """What a compatible API needs to show the run as its clients expect (its own fields)."""
     status: Mapped[str] = mapped_column(String(32))
     """``queued`` until a final status of the contract replaces it."""
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

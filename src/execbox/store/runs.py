@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +39,9 @@ class RunRecord:
     result: RunResult | None
     created_at: datetime
     finished_at: datetime | None
+    files: list[dict[str, str]] | None = None
+    api: str = "execbox"
+    api_request: dict[str, Any] | None = None
 
 
 def _load_result(row: RunRow) -> RunResult | None:
@@ -77,6 +81,9 @@ def _to_record(row: RunRow) -> RunRecord:
         result=_load_result(row),
         created_at=row.created_at,
         finished_at=row.finished_at,
+        files=row.files,
+        api=row.api,
+        api_request=row.api_request,
     )
 
 
@@ -92,6 +99,9 @@ def record_queued(
     stdin: str,
     args: Sequence[str],
     now: datetime,
+    files: list[dict[str, str]] | None = None,
+    api: str = "execbox",
+    api_request: dict[str, Any] | None = None,
 ) -> None:
     session.add(
         RunRow(
@@ -101,8 +111,11 @@ def record_queued(
             plan=plan,
             language=language,
             code=code,
+            files=files,
             stdin=stdin,
             args=list(args),
+            api=api,
+            api_request=api_request,
             status=QUEUED,
             usage_day=usage.day_of(now),
             charged=True,
