@@ -11,15 +11,22 @@ otherwise be silently ignored).  Every field has a description with its unit:
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from execbox.errors import ConfigError
 
@@ -162,11 +169,37 @@ class Settings(BaseSettings):
     recent_runs_limit: int = Field(
         50, ge=1, le=10_000, description="runs GET /api/runs returns at most"
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="reverse proxies whose X-Forwarded-For names the client: IP addresses or "
+        "CIDR networks, comma-separated; none by default (the connecting address is the client)",
+    )
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """The environment gives ``10.0.0.7, 10.1.0.0/16`` or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return [entry.strip() for entry in value]
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,7 @@ from execbox.sandbox.base import StepOutcome, StepSpec, Workspace
 from execbox.sandbox.factory import create_backend
 from execbox.sandbox.fake import FakeBackend
 from execbox.service.app import create_app
+from execbox.service.server import uvicorn_config
 from execbox.settings import Settings
 from tests.store.databases import DIALECTS, fresh_database
 
@@ -57,17 +58,18 @@ def free_port() -> int:
 
 
 class Server:
-    """uvicorn serving one app in a thread; ``stop()`` drains it like SIGTERM does."""
+    """uvicorn serving one app in a thread, configured as ``execbox serve`` configures it;
+    ``stop()`` drains it like SIGTERM does."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, settings: Settings | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
+        config = uvicorn_config(
             app,  # type: ignore[arg-type]
+            settings or Settings(),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
-            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -132,7 +134,7 @@ def start_server(data_dir: Path, database_url: str, clock: Clock) -> Iterator[St
             # the fake runs nothing, so it cannot pass the sandbox self-test
             settings = settings.model_copy(update={"selftest": False})
         app = create_app(settings, backend=backend or EchoBackend(), clock=clock)  # type: ignore[arg-type]
-        server = Server(app)
+        server = Server(app, settings)
         server.settings = settings  # type: ignore[attr-defined]
         servers.append(server)
         return server

@@ -76,7 +76,7 @@ def test_a_restart_keeps_history_and_usage(start_server: StartServer) -> None:
 class ServeProcess:
     """``execbox serve`` as an operator starts it, in a subprocess."""
 
-    def __init__(self, data_dir: Path, database_url: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -85,6 +85,7 @@ class ServeProcess:
             "EXECBOX_DATABASE_URL": database_url,
             "EXECBOX_SANDBOX_UID_BASE": str(UID_BASE),
             "EXECBOX_SANDBOX_UID_COUNT": "64",
+            **{f"EXECBOX_{name.upper()}": value for name, value in settings.items()},
         }
         exe = Path(sys.executable).with_name("execbox")
         self.process = subprocess.Popen(

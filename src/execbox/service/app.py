@@ -28,6 +28,7 @@ from execbox.service.errors import install_error_handlers
 from execbox.service.guests import GuestIdMiddleware
 from execbox.service.health import ReadinessProbe
 from execbox.service.metrics import Metrics
+from execbox.service.proxies import ForwardedMiddleware
 from execbox.service.routes import router
 from execbox.service.runner import RunService
 from execbox.service.schemas import LanguageInfo
@@ -87,6 +88,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(GuestIdMiddleware)
+    app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)
     app.include_router(router)
     _mount_editor(app)
     return app

@@ -10,9 +10,32 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from execbox.service.app import create_app
 from execbox.settings import Settings
+
+
+def uvicorn_config(
+    app: ASGIApp, settings: Settings, *, host: str, port: int, log_level: str = "info"
+) -> uvicorn.Config:
+    """How every execbox server runs under uvicorn.
+
+    ``proxy_headers=False``: uvicorn would otherwise believe ``X-Forwarded-For`` from
+    127.0.0.1, letting anyone on the host pick a guest identity; the app believes only
+    the proxies named in ``trusted_proxies`` (see :mod:`execbox.service.proxies`).
+    """
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        server_header=False,
+        proxy_headers=False,
+        forwarded_allow_ips=[],
+        lifespan="on",
+    )
 
 
 def serve(settings: Settings) -> None:
@@ -20,14 +43,7 @@ def serve(settings: Settings) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        timeout_graceful_shutdown=int(settings.drain_timeout_s),
-        server_header=False,
-    )
+    config = uvicorn_config(app, settings, host=settings.host, port=settings.port)
     logging.getLogger("execbox").info(
         "execbox: http://%s:%d/ (data in %s, database %s)",
         settings.host,
