@@ -146,11 +146,17 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_body(model: type[M], raw: bytes) -> M:
-    """``raw`` as JSON validated into ``model``; 400 for bad JSON, 422 naming the field."""
+    """``raw`` as JSON validated into ``model``; 400 for bad JSON, 422 naming the field.
+
+    Every route that takes a JSON body parses it here: nesting deep enough to exhaust the
+    parser's recursion (``[[[[...`` a thousand levels, 2 KB) is a 400 like any bad JSON.
+    """
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson("The request body is not valid JSON.") from exc
+    except RecursionError as exc:
+        raise InvalidJson("The request body is not valid JSON: it is nested too deeply.") from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
