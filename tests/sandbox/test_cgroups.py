@@ -63,3 +63,16 @@ def test_v2_without_the_memory_controller_says_what_to_fix(tmp_path: Path) -> No
 def test_no_cgroups_at_all_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(SandboxUnavailable, match="no usable cgroups"):
         CgroupTree.detect("execbox", mounts_file=_mounts(tmp_path, "proc /proc proc rw 0 0\n"))
+
+
+def test_a_kernel_that_leaves_sockets_uncharged_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup2"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    mounts = _mounts(tmp_path, f"cgroup2 {root} cgroup2 rw 0 0\n")
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("root=/dev/vda cgroup.memory=nokmem,nosocket quiet\n")
+    with pytest.raises(SandboxUnavailable, match="nosocket"):
+        CgroupTree.detect("execbox", mounts_file=mounts, cmdline_file=str(cmdline))
+    cmdline.write_text("root=/dev/vda cgroup.memory=nokmem quiet\n")
+    assert CgroupTree.detect("execbox", mounts_file=mounts, cmdline_file=str(cmdline)).version == 2

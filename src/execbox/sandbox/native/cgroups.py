@@ -4,9 +4,15 @@ Both hierarchies are supported.  cgroup v1 (this project's CI host) mounts each
 controller separately (``cpu`` and ``cpuacct`` may or may not share a mount), so
 a step's cgroup is one directory per distinct mount; v2 is one directory.  Run
 cgroups live under ``<mount>/<name>/<owner>_<step>`` (``<pid>.<start time>``, see
-:mod:`execbox.sandbox.leftovers`): the owner prefix lets
-a starting process remove what a dead one left behind without touching the
-runs of another live execbox process on the same host.
+:mod:`execbox.sandbox.leftovers`): the owner prefix lets a starting process
+remove what a dead one left behind without touching the runs of another live
+execbox process on the same host.
+
+Socket buffers count against the run too.  v2 charges them to ``memory.max``.
+v1 charges them only in a cgroup whose ``memory.kmem.tcp.limit_in_bytes`` was
+set before the socket was made, to a counter of their own (TCP, UDP and every
+other protocol alike), which is capped here at the memory limit.  Neither does
+on a kernel booted with ``cgroup.memory=nosocket``, which execbox refuses.
 """
 
 from __future__ import annotations
@@ -103,8 +109,10 @@ class Cgroup:
                 cpu_time_ns=_keyed(d / "cpu.stat", "usage_usec") * 1000,
             )
         mem = self.dirs["memory"]
+        # v2's memory.peak includes socket buffers; v1 counts them apart.
+        sockets = _read_int(mem / "memory.kmem.tcp.max_usage_in_bytes")
         return CgroupStats(
-            memory_peak_bytes=_read_int(mem / "memory.max_usage_in_bytes"),
+            memory_peak_bytes=_read_int(mem / "memory.max_usage_in_bytes") + sockets,
             oom_kills=_keyed(mem / "memory.oom_control", "oom_kill"),
             cpu_time_ns=_read_int(self.dirs["cpuacct"] / "cpuacct.usage"),
         )
@@ -158,8 +166,14 @@ class CgroupTree:
         self.owner = owner_tag()
 
     @classmethod
-    def detect(cls, name: str = "execbox", mounts_file: str = "/proc/self/mounts") -> CgroupTree:
+    def detect(
+        cls,
+        name: str = "execbox",
+        mounts_file: str = "/proc/self/mounts",
+        cmdline_file: str = "/proc/cmdline",
+    ) -> CgroupTree:
         """Find the controllers: v1 if its memory controller is mounted, else v2."""
+        _require_socket_accounting(cmdline_file)
         v1: dict[str, Path] = {}
         v2: Path | None = None
         with open(mounts_file) as handle:
@@ -274,6 +288,10 @@ class CgroupTree:
             _write(d["pids"] / "pids.max", str(pids_max(limits)))
             return
         _write(d["memory"] / "memory.limit_in_bytes", str(limits.memory_bytes))
+        # v1 charges socket buffers (TCP, UDP, every protocol) only to a cgroup whose TCP
+        # limit was set before the socket was made, and to a counter of their own: without
+        # this, loopback sockets hold gigabytes the cgroup never sees.
+        _write(d["memory"] / "memory.kmem.tcp.limit_in_bytes", str(limits.memory_bytes))
         memsw = d["memory"] / "memory.memsw.limit_in_bytes"
         if memsw.exists():
             _write(memsw, str(limits.memory_bytes))
@@ -290,6 +308,22 @@ class CgroupTree:
         for path in paths:
             seen.setdefault(path, None)
         return list(seen)
+
+
+def _require_socket_accounting(cmdline_file: str) -> None:
+    """Socket buffers count against a run's memory only if the kernel charges them to memory
+    cgroups, which ``cgroup.memory=nosocket`` on its command line turns off."""
+    try:
+        words = Path(cmdline_file).read_text().split()
+    except OSError:
+        return
+    for word in words:
+        key, _, value = word.partition("=")
+        if key == "cgroup.memory" and "nosocket" in value.split(","):
+            raise SandboxUnavailable(
+                "the kernel was booted with cgroup.memory=nosocket, so socket buffers would "
+                "escape every run's memory limit: remove it from the kernel command line"
+            )
 
 
 def _owner(entry: Path) -> str | None:
