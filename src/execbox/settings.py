@@ -78,9 +78,6 @@ class Settings(BaseSettings):
     selftest: bool = Field(
         True, description="run the sandbox self-test at start and in /readyz; failing, no runs"
     )
-    netns_pool: bool = Field(
-        True, description="reuse one loopback-only network namespace per lent uid (faster)"
-    )
     cgroup_favor_dynmods: bool = Field(
         True, description="remount cgroup2 with favordynmods: 5-15 ms faster sandbox starts"
     )

@@ -280,8 +280,8 @@ def test_the_next_run_on_the_same_uid_finds_no_network_state(
     data_dir: Path, registry: LanguageRegistry, backend_name: str, leftovers: None
 ) -> None:
     if backend_name != "native":
-        pytest.skip("the uid and network namespace pool is the native backend's")
-    # One uid in the pool: both runs get the same uid, and so the same network namespace.
+        pytest.skip("the uid pool is the native backend's")
+    # One uid in the pool: both runs get the same uid.
     engine, _ = single_uid_engine(data_dir, registry)
     python = registry.get("python")
     limits = resolve_limits(engine.settings)

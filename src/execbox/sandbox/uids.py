@@ -41,7 +41,6 @@ class UidPool:
 
     def acquire(self) -> Lease:
         self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Lowest free first: the per-uid resources (network namespaces) stay few.
         for offset in range(self.count):
             uid = self.base + offset
             fd = os.open(self.lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -38,7 +38,6 @@ from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.initbin import static_binary
 from execbox.sandbox.native import rootfs, seccomp
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
-from execbox.sandbox.native.netns import NetnsPool
 from execbox.sandbox.native.supervise import (
     close_fd,
     close_quiet,
@@ -87,7 +86,6 @@ class NativeBackend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.uids = UidPool(settings.sandbox_uid_base, settings.sandbox_uid_count)
-        self.netns = NetnsPool()
         self._ready_lock = threading.Lock()
         self._cgroups: CgroupTree | None = None
         self._init: Path | None = None
@@ -219,24 +217,25 @@ class NativeBackend:
         limits = step.limits
         assert self._bwrap is not None
         root = self._root_dir(step.mounts)
-        # Without the pool, a fresh network namespace; with it, init --launch enters the
-        # lent uid's own (see netns.py).
-        unshare_net = [] if self.settings.netns_pool else ["--unshare-net"]
         cmd = [
             self._bwrap,
-            "--unshare-user", "--unshare-pid", "--unshare-ipc",
+            # The network namespace is made inside the sandbox's user namespace: fresh for
+            # every step (no socket state of an earlier run) and, not being owned by the
+            # host's, deaf to the host's device events (uevents).
+            "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
             "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--as-pid-1",
             "--uid", str(rootfs.SANDBOX_UID), "--gid", str(rootfs.SANDBOX_UID),
             "--hostname", rootfs.HOSTNAME,
-            *unshare_net,
             # The prepared root (links, /etc, /dev nodes, init), then the host's /usr.
             "--dev-bind", str(root), "/",
             "--ro-bind", "/usr", "/usr",
-            "--tmpfs", "/usr/local",
+            # Hides the host's /usr/local; read-only once the language's mounts are in place.
+            "--perms", "0755", "--tmpfs", "/usr/local",
         ]  # fmt: skip
         for mount in step.mounts:
             cmd += ["--ro-bind", mount, mount]
+        cmd += ["--remount-ro", "/usr/local"]
         if not self._device_nodes:
             for device in rootfs.DEVICES:
                 cmd += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
@@ -303,12 +302,8 @@ class NativeBackend:
             uid = handle.lease.uid
             # init --launch drops to the run's uid and execs bubblewrap: with no uid
             # change in Popen itself, Python can vfork instead of copying this process.
-            netns = "-"
-            if self.settings.netns_pool:
-                fds["netns"] = self.netns.for_uid(uid)
-                netns = str(fds["netns"])
             proc = subprocess.Popen(
-                [str(self._init), "--launch", str(uid), netns, *cmd],
+                [str(self._init), "--launch", str(uid), *cmd],
                 stdin=stdin_fd,
                 stdout=out_w,
                 stderr=err_w,

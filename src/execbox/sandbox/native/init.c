@@ -12,12 +12,10 @@
  *
  * It has two jobs outside the sandbox, run as root by the host:
  *
- * "execbox-init --launch UID NETNS_FD PROGRAM..." enters the network namespace
- * open at NETNS_FD (unless it is "-") and closes it, drops from root to the
- * run's uid (no supplementary groups) and execs PROGRAM (bubblewrap).  Doing
- * this in a tiny exec'd helper lets the host start sandboxes with vfork instead
- * of a fork of its whole address space.  (The host keeps one loopback-only
- * network namespace per lent uid: see netns.py.)
+ * "execbox-init --launch UID PROGRAM..." drops from root to the run's uid (no
+ * supplementary groups) and execs PROGRAM (bubblewrap).  Doing this in a tiny
+ * exec'd helper lets the host start sandboxes with vfork instead of a fork of
+ * its whole address space.
  *
  * Usage: execbox-init STATUS_FD CPU_SECONDS FSIZE_BYTES NOFILE PROGRAM [ARGS...]
  * Report, one line on STATUS_FD:
@@ -71,26 +69,17 @@ static void close_from(int lowest) {
 }
 
 static int launch(int argc, char **argv) {
-    if (argc < 5) return 126;
+    if (argc < 4) return 126;
     uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
     if (uid == 0) return 126;
-    if (strcmp(argv[3], "-") != 0) {
-        int ns = atoi(argv[3]);
-        if (setns(ns, CLONE_NEWNET) != 0) {
-            fprintf(stderr, "execbox-init: cannot enter the network namespace: %s\n",
-                    strerror(errno));
-            return 126;
-        }
-        close(ns); /* bubblewrap and the sandbox must not inherit it */
-    }
     if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) {
         fprintf(stderr, "execbox-init: cannot drop to uid %u: %s\n", uid, strerror(errno));
         return 126;
     }
     /* A credential change clears the parent-death signal: set it after. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    execv(argv[4], &argv[4]);
-    fprintf(stderr, "execbox-init: cannot run %s: %s\n", argv[4], strerror(errno));
+    execv(argv[3], &argv[3]);
+    fprintf(stderr, "execbox-init: cannot run %s: %s\n", argv[3], strerror(errno));
     return 126;
 }
 
