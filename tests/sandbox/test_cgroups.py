@@ -43,7 +43,7 @@ def test_v2_only_host_is_detected_and_limits_are_written(tmp_path: Path) -> None
     assert (step / "memory.max").read_text() == str(128 * MIB)
     assert (step / "memory.swap.max").read_text() == "0"
     assert (step / "cpu.max").read_text() == "50000 100000"
-    assert (step / "pids.max").read_text() == "65"  # 64 for the program, 1 for the init
+    assert (step / "pids.max").read_text() == "66"  # the program 64, the init 1, bubblewrap 1
     (step / "memory.peak").write_text("123456\n")
     (step / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     (step / "cpu.stat").write_text("usage_usec 2500\nuser_usec 2000\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -263,3 +263,88 @@ def test_only_tmp_dev_shm_and_the_run_directory_are_writable(
     assert lines[-1:] == ["end"], result
     workdir = "/box"
     assert lines[0] == f"writable {sorted(['/dev/shm', '/tmp', workdir])}", result.stdout
+
+
+DEV_TOUCH = """
+touch -c /dev/full /dev/null 2>&1; echo "touch rc=$?"
+echo data > /dev/null && head -c 4 /dev/zero | wc -c && echo nodes work
+echo end
+"""
+
+
+def _device_files(data_dir: Path) -> dict[Path, int]:
+    found = {Path("/dev/full"): 0}
+    found.update({path: 0 for path in data_dir.glob("root-*/dev/*") if not path.is_symlink()})
+    return {path: path.stat().st_mtime_ns for path in found}
+
+
+def test_dev_cannot_change_a_host_file(run: Runner, data_dir: Path, native_only: None) -> None:
+    before = _device_files(data_dir)
+    result = run("bash", DEV_TOUCH)
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == ["nodes work", "end"], result
+    assert "Read-only file system" in result.stdout and "touch rc=1" in lines, result.stdout
+    after = _device_files(data_dir)
+    assert {path: after[path] for path in before} == before
+
+
+def test_the_cgroup_namespace_hides_the_host_path(run: Runner, native_only: None) -> None:
+    result = run("bash", "cat /proc/self/cgroup; echo end\n")
+    lines = result.stdout.splitlines()
+    assert lines[-1:] == ["end"] and len(lines) > 1, result
+    assert all(line.endswith(":/") for line in lines[:-1]), result.stdout
+
+
+def test_bubblewrap_and_the_program_run_inside_the_steps_cgroup(
+    run: Runner, native_only: None
+) -> None:
+    seen: dict[int, str] = {}
+    done = threading.Event()
+
+    def look() -> None:
+        while not done.wait(0.05):
+            for pid in sandbox_pids():
+                with suppress(OSError):
+                    cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+                    # Read after: a command line proves it was alive (an exited process,
+                    # with none, shows the root cgroup).
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+                    if command:
+                        seen[pid] = command.decode() + "\n" + cgroup
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    try:
+        result = run("python", "import time\nprint('started', flush=True)\ntime.sleep(1.5)\n")
+    finally:
+        done.set()
+        watcher.join()
+    assert result.stdout == "started\n", result
+    assert len(seen) >= 3, seen  # bubblewrap, the init, the program
+    for text in seen.values():
+        path = _memory_cgroup(text)
+        assert "/execbox/" in path and path.endswith("-run"), seen
+
+
+def _memory_cgroup(proc_cgroup: str) -> str:
+    """The memory controller's cgroup in a /proc/PID/cgroup (v1's line, else v2's)."""
+    paths = {}
+    for line in proc_cgroup.splitlines()[1:]:
+        _, controllers, path = line.split(":", 2)
+        paths.update({name: path for name in controllers.split(",")})
+    return paths.get("memory", paths.get("", ""))
+
+
+def sandbox_pids() -> list[int]:
+    """Processes of this session's sandbox uids (bubblewrap runs as the lent uid too)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            status = (entry / "status").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields.get("Uid", "-1").split()[0])
+        if UID_BASE <= uid < UID_BASE + UID_COUNT:
+            found.append(int(entry.name))
+    return found

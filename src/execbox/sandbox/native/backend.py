@@ -3,14 +3,16 @@
 Theory of operation, for one step:
 
 1. A cgroup is made for the step with its memory (no swap), CPU and PIDs limits.
-2. bubblewrap is started *as the run's unprivileged host uid* (so the sandbox
-   user maps to that uid, never to root) with fresh user, PID, mount, network,
-   IPC, UTS and cgroup namespaces, a read-only root holding ``/usr`` and a
+2. execbox-launch (``launch.c``) joins the cgroup, makes the prepared ``/dev``
+   read-only in a private mount namespace, and starts bubblewrap *as the run's
+   unprivileged host uid* (so the sandbox user maps to that uid, never to root)
+   with fresh user, PID, mount, network, IPC, UTS and cgroup namespaces (the
+   last rooted at the step's cgroup), a read-only root holding ``/usr`` and a
    generated ``/etc``, the run directory at ``/box``, size-capped ``/tmp`` and
    ``/dev/shm``, and ``--block-fd``: its sandbox process stops just before
-   running anything.
-3. bubblewrap reports that process's pid; the host moves it
-   into the cgroup, then unblocks it.  Nothing inside ran outside the cgroup.
+   running anything.  Nothing of bubblewrap or the sandbox runs outside the cgroup.
+3. bubblewrap reports that process's pid; the host opens a pidfd on it, then
+   unblocks it.
 4. execbox-init (``init.c``) runs as PID 1, sets rlimits, runs the program and
    reports its raw wait status; the host reads stdout/stderr as they come,
    enforcing the output cap while reading, against a wall-clock deadline.
@@ -55,6 +57,7 @@ from execbox.settings import Settings
 SANDBOX_PATH = "/usr/bin:/bin"
 INIT_PATH = "/" + rootfs.INIT
 INIT_SOURCE = Path(__file__).with_name("init.c")
+LAUNCH_SOURCE = Path(__file__).with_name("launch.c")
 
 
 def _proc_masks() -> list[str]:
@@ -89,6 +92,7 @@ class NativeBackend:
         self._ready_lock = threading.Lock()
         self._cgroups: CgroupTree | None = None
         self._init: Path | None = None
+        self._launcher: Path | None = None
         self._roots: dict[tuple[str, ...], Path] = {}
         self._device_nodes = True
         self._bwrap: str | None = None
@@ -116,6 +120,9 @@ class NativeBackend:
                 os.chmod(self.settings.runs_dir, 0o711)
                 rundir.remove_stale(self.settings.runs_dir)
                 self._init = static_binary(INIT_SOURCE, self.settings.data_dir, "execbox-init")
+                self._launcher = static_binary(
+                    LAUNCH_SOURCE, self.settings.data_dir, "execbox-launch"
+                )
                 self._device_nodes = rootfs.device_nodes_allowed(self.settings.data_dir)
                 self._bwrap = bwrap
                 self._cgroups = tree
@@ -235,20 +242,15 @@ class NativeBackend:
         ]  # fmt: skip
         for mount in step.mounts:
             cmd += ["--ro-bind", mount, mount]
-        cmd += ["--remount-ro", "/usr/local"]
-        if not self._device_nodes:
-            for device in rootfs.DEVICES:
-                cmd += ["--dev-bind", f"/dev/{device}", f"/dev/{device}"]
         cmd += [
+            "--remount-ro", "/usr/local",
             "--proc", "/proc", *_PROC_MASKS,
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
             "--bind", str(handle.rundir.path), rootfs.WORKDIR,
             "--remount-ro", "/",
-        ]  # fmt: skip
-        if self._device_nodes:
-            # Remounting / read-only also made it nodev: /dev gets a bind of its own.
-            cmd += ["--dev-bind", str(root / "dev"), "/dev"]
-        cmd += [
+            # Remounting / read-only also made it nodev: /dev gets a bind of its own, of
+            # the launcher's read-only /dev (see launch.c).
+            "--dev-bind", str(root / "dev"), "/dev",
             "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm",
             "--chdir", rootfs.WORKDIR,
             "--clearenv",
@@ -277,7 +279,7 @@ class NativeBackend:
         self, handle: _NativeWorkspace, step: StepSpec, argv: list[str], cgroup: Cgroup
     ) -> StepOutcome:
         limits = step.limits
-        assert self._init is not None
+        assert self._launcher is not None
         opened: list[int] = []
 
         def keep(fd: int) -> int:
@@ -299,11 +301,21 @@ class NativeBackend:
             if self.settings.seccomp:
                 fds["seccomp"] = keep(seccomp.filter_fd())
             cmd = self._command(handle, step, argv, fds)
-            uid = handle.lease.uid
-            # init --launch drops to the run's uid and execs bubblewrap: with no uid
-            # change in Popen itself, Python can vfork instead of copying this process.
+            # The launcher joins the cgroup, drops to the run's uid and execs bubblewrap:
+            # with no uid change in Popen itself, Python can vfork instead of copying
+            # this process.
+            root_dev = self._root_dir(step.mounts) / "dev"
+            host_devices = "-" if self._device_nodes else ",".join(rootfs.DEVICES)
             proc = subprocess.Popen(
-                [str(self._init), "--launch", str(uid), *cmd],
+                [
+                    str(self._launcher),
+                    str(handle.lease.uid),
+                    str(root_dev),
+                    host_devices,
+                    *map(str, cgroup.directories()),
+                    "--",
+                    *cmd,
+                ],
                 stdin=stdin_fd,
                 stdout=out_w,
                 stderr=err_w,
@@ -321,9 +333,6 @@ class NativeBackend:
                     f"bubblewrap could not start the sandbox: {message or proc.returncode}"
                 )
             pidfd = os.pidfd_open(child_pid)
-            # Only the sandbox joins the cgroup: bubblewrap outside must live to reap it,
-            # or its zombie would go to the host's init.
-            cgroup.attach(child_pid)
             os.write(block_w, b"1")
             close_fd(block_w, opened)
             close_fd(status_w, opened)

@@ -34,6 +34,8 @@ from execbox.sandbox.policy import pids_max
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CPU_PERIOD_US = 100_000
+# bubblewrap's own process, outside the sandbox, is in the step's cgroup too.
+BWRAP_PROCESSES = 1
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,9 @@ class Cgroup:
         self.dirs = dirs
         self._procs = next(iter(dirs.values())) / "cgroup.procs"
 
-    def attach(self, pid: int) -> None:
-        for directory in CgroupTree._distinct(self.dirs.values()):
-            _write(directory / "cgroup.procs", str(pid))
+    def directories(self) -> list[Path]:
+        """One directory per hierarchy: a process joins the cgroup by joining each."""
+        return CgroupTree._distinct(self.dirs.values())
 
     def pids(self) -> list[int]:
         try:
@@ -285,7 +287,7 @@ class CgroupTree:
             _write(d["memory"] / "memory.max", str(limits.memory_bytes))
             _write(d["memory"] / "memory.swap.max", "0")
             _write(d["cpu"] / "cpu.max", f"{quota} {CPU_PERIOD_US}")
-            _write(d["pids"] / "pids.max", str(pids_max(limits)))
+            _write(d["pids"] / "pids.max", str(pids_max(limits) + BWRAP_PROCESSES))
             return
         _write(d["memory"] / "memory.limit_in_bytes", str(limits.memory_bytes))
         # v1 charges socket buffers (TCP, UDP, every protocol) only to a cgroup whose TCP
@@ -300,7 +302,7 @@ class CgroupTree:
             _write(d["memory"] / "memory.swappiness", "0")
         _write(d["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
         _write(d["cpu"] / "cpu.cfs_quota_us", str(quota))
-        _write(d["pids"] / "pids.max", str(pids_max(limits)))
+        _write(d["pids"] / "pids.max", str(pids_max(limits) + BWRAP_PROCESSES))
 
     @staticmethod
     def _distinct(paths: Iterable[Path]) -> list[Path]:

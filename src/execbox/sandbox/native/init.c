@@ -10,12 +10,7 @@
  * own report cannot.  When it returns, the kernel kills whatever is left in the
  * namespace (double-forked daemons included).
  *
- * It has two jobs outside the sandbox, run as root by the host:
- *
- * "execbox-init --launch UID PROGRAM..." drops from root to the run's uid (no
- * supplementary groups) and execs PROGRAM (bubblewrap).  Doing this in a tiny
- * exec'd helper lets the host start sandboxes with vfork instead of a fork of
- * its whole address space.
+ * (bubblewrap itself is started by execbox-launch, launch.c.)
  *
  * Usage: execbox-init STATUS_FD CPU_SECONDS FSIZE_BYTES NOFILE PROGRAM [ARGS...]
  * Report, one line on STATUS_FD:
@@ -28,8 +23,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,23 +61,7 @@ static void close_from(int lowest) {
     for (int fd = lowest; fd < 65536; fd++) close(fd);
 }
 
-static int launch(int argc, char **argv) {
-    if (argc < 4) return 126;
-    uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
-    if (uid == 0) return 126;
-    if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) {
-        fprintf(stderr, "execbox-init: cannot drop to uid %u: %s\n", uid, strerror(errno));
-        return 126;
-    }
-    /* A credential change clears the parent-death signal: set it after. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    execv(argv[3], &argv[3]);
-    fprintf(stderr, "execbox-init: cannot run %s: %s\n", argv[3], strerror(errno));
-    return 126;
-}
-
 int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--launch") == 0) return launch(argc, argv);
     if (argc < 6) {
         fprintf(stderr, "usage: execbox-init STATUS_FD CPU_SECONDS FSIZE NOFILE PROGRAM [ARGS...]\n");
         return 126;
