@@ -47,15 +47,8 @@ def _sockstat() -> dict[str, int]:
     return found
 
 
-def _unreclaimable() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("SUnreclaim:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no SUnreclaim in /proc/meminfo")
-
-
 def _counters() -> dict[str, int]:
-    return {**_sockstat(), "SUnreclaim": _unreclaimable()}
+    return _sockstat()
 
 
 @contextmanager
@@ -147,9 +140,11 @@ def _assert_bounded(result: RunResult, growth: dict[str, int], key: str) -> None
         assert result.stdout.splitlines()[-1] == "end", result
         # The sockets worked (a positive control), and held no more than the run's limit.
         assert 1 <= _queued_mib(result) <= LIMIT_MB, result.stdout
+    # Loopback socket buffers are page fragments, counted in sockstat's ``mem`` (unbounded,
+    # the attack took 1.2 GB of it); SUnreclaim barely moves with them, while the rest of
+    # this busy host moves it by hundreds of MiB: the netlink attacks are where it tells.
     bound = LIMIT_MB * MIB + SLACK_BYTES
     assert growth[key] < bound, f"host {key} socket memory rose {growth[key] >> 20} MiB"
-    assert growth["SUnreclaim"] < bound, f"SUnreclaim rose {growth['SUnreclaim'] >> 20} MiB"
 
 
 def test_tcp_buffers_over_loopback_count_against_the_run(run: Runner, native_only: None) -> None:
