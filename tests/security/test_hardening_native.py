@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from execbox.engine import Engine
 from execbox.languages import LanguageRegistry
 from execbox.results import RunResult, Status
-from execbox.sandbox.factory import create_backend
-from tests.conftest import UID_BASE, UID_COUNT, Runner, make_runner, make_settings
+from tests.conftest import UID_BASE, UID_COUNT, Runner, make_runner, single_uid_engine
 
 MIB = 1 << 20
 PAGE = 4096
@@ -33,7 +31,7 @@ def native_only(backend_name: str) -> None:
     # uncharged, uevents through the root-made network namespace, a writable /dev/mqueue);
     # its fixes are the Docker backend's own: run those on both once they are in.
     if backend_name != "native":
-        pytest.skip("a property of the native sandbox's construction")
+        pytest.skip("a property of the native backend's construction")
 
 
 def _sockstat() -> dict[str, int]:
@@ -137,7 +135,7 @@ def _queued_mib(result: RunResult) -> int:
 def _assert_bounded(result: RunResult, growth: dict[str, int], key: str) -> None:
     assert result.status in (Status.OK, Status.MEMORY_LIMIT), result
     if result.status is Status.OK:
-        assert result.stdout.splitlines()[-1] == "end", result
+        assert result.stdout.splitlines()[-1:] == ["end"], result
         # The sockets worked (a positive control), and held no more than the run's limit.
         assert 1 <= _queued_mib(result) <= LIMIT_MB, result.stdout
     # Loopback socket buffers are page fragments, counted in sockstat's ``mem`` (unbounded,
@@ -219,13 +217,10 @@ print("bound")
 
 
 def test_the_next_run_on_the_same_uid_gets_a_fresh_network(
-    data_dir: Path, registry: LanguageRegistry, native_only: None
+    data_dir: Path, registry: LanguageRegistry, native_only: None, leftovers: None
 ) -> None:
     # One uid in the pool: both runs are lent the same uid.
-    settings = make_settings(
-        data_dir, sandbox_uid_base=UID_BASE + UID_COUNT - 2, sandbox_uid_count=1
-    )
-    run = make_runner(Engine(settings, registry, create_backend(settings)))
+    run = make_runner(single_uid_engine(data_dir, registry)[0])
     first = run("python", TIME_WAIT)
     assert first.stdout.startswith("closed ['06'"), first  # 06: TIME_WAIT, seen in its own run
     second = run("python", FRESH_NETWORK)
