@@ -185,28 +185,32 @@ class DockerBackend:
             yield Check("docker: container init", True, str(init))
         except SandboxError as exc:
             yield Check("docker: container init", False, str(exc), "apt-get install gcc libc6-dev")
+        # A language without a built image is not offered (not a broken backend); the
+        # backend fails its checks only when it can run no language at all.
+        offered = 0
         for language in self.registry.all():
             image = image_for(self.settings, language.id)
+            name = f"docker: image for {language.id}"
             if image is None:
-                yield Check(
-                    f"docker: image for {language.id}",
-                    False,
-                    "no image configured",
-                    f"set EXECBOX_DOCKER_IMAGES with an image for {language.id}",
-                )
+                yield Check(name, True, "not offered: no image configured", "EXECBOX_DOCKER_IMAGES")
                 continue
             try:
                 client.images.get(image)
-                yield Check(f"docker: image for {language.id}", True, image)
+                offered += 1
+                yield Check(name, True, image)
             except docker.errors.ImageNotFound:
                 yield Check(
-                    f"docker: image for {language.id}",
-                    False,
-                    f"{image} is missing",
+                    name,
+                    True,
+                    f"not offered: {image} is not built",
                     f"execbox images build {language.id}",
                 )
             except docker.errors.DockerException as exc:
-                yield Check(f"docker: image for {language.id}", False, str(exc))
+                yield Check(name, False, str(exc))
+        if not offered:
+            yield Check(
+                "docker: images", False, "no language has a built image", "execbox images build"
+            )
 
     # --- containers -----------------------------------------------------------------------
 
