@@ -24,6 +24,7 @@ from execbox.results import Status
 from execbox.sandbox.boundary import host_failures, sandbox_boundary
 from execbox.sandbox.factory import create_backend
 from execbox.sandbox.native import seccomp
+from execbox.sandbox.uids import UidPool
 from execbox.settings import Settings
 from tests.conftest import BACKENDS, make_settings
 
@@ -84,10 +85,10 @@ def test_an_unreadable_docker_report_is_internal_error(
     engine = _engine(make_settings(data_dir, backend="docker"), registry)
     assert _run_python(engine) is Status.OK
 
-    def unreadable(status_dir: Path, name: str) -> str | None:
-        raise OSError(errno.EIO, "Input/output error", str(status_dir / name))
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, "Input/output error", "the attach socket")
 
-    monkeypatch.setattr(docker_backend, "read_report", unreadable)
+    monkeypatch.setattr(docker_backend, "read_streams", unreadable)
     lang = registry.get("python")
     result = engine.run(lang, PROGRAM, limits=resolve_limits(engine.settings, language=lang.limits))
     assert result.status is Status.INTERNAL_ERROR, result
@@ -116,14 +117,17 @@ def test_an_rlimit_the_native_init_cannot_set_is_internal_error(
 
 @pytest.mark.docker
 def test_a_docker_init_that_cannot_drop_privileges_is_internal_error(
-    data_dir: Path, registry: LanguageRegistry, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, registry: LanguageRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The container init refuses to run the program as root and says so in its report."""
     from execbox.sandbox.docker import backend as docker_backend
 
     engine = _engine(make_settings(data_dir, backend="docker"), registry)
     assert _run_python(engine) is Status.OK
-    monkeypatch.setattr(docker_backend, "SANDBOX_UID", 0)
+    backend = engine.backend
+    assert isinstance(backend, docker_backend.DockerBackend)
+    # No setting can lend uid 0 (the pool starts at 10000 or above): only a bug could.
+    monkeypatch.setattr(backend, "uids", UidPool(0, 1, lock_dir=tmp_path))
     lang = registry.get("python")
     result = engine.run(lang, PROGRAM, limits=resolve_limits(engine.settings, language=lang.limits))
     assert result.status is Status.INTERNAL_ERROR, result

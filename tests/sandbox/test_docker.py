@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from execbox.results import RunResult, Status
 from execbox.sandbox.docker.backend import OWNER_LABEL, DockerBackend
 from execbox.sandbox.docker.images.catalog import LABEL, image_for
 from execbox.settings import Settings
-from tests.conftest import make_runner
+from tests.conftest import UID_BASE, UID_COUNT, make_runner
 
 pytestmark = pytest.mark.docker
 
@@ -55,7 +57,12 @@ def client() -> docker.DockerClient:
 
 @pytest.fixture(scope="module")
 def docker_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("docker"), backend="docker")
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("docker"),
+        backend="docker",
+        sandbox_uid_base=UID_BASE,
+        sandbox_uid_count=UID_COUNT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +112,11 @@ def test_program_is_unprivileged(run: DockerRun) -> None:
     )
     result = run("python", code)
     assert result.status is Status.OK
-    assert result.stdout == "65534 65534 []\n0000000000000000 0000000000000000 1\n"
+    ids, caps = result.stdout.splitlines()
+    uid, gid, groups = ids.split(" ", 2)
+    assert UID_BASE <= int(uid) < UID_BASE + UID_COUNT  # lent to this run alone
+    assert (gid, groups) == (uid, "[]")
+    assert caps == "0000000000000000 0000000000000000 1"
 
 
 def test_orphans_of_a_dead_process_are_removed(
@@ -145,7 +156,8 @@ def test_run_dirs_of_a_dead_process_are_removed(docker_settings: Settings) -> No
     make = (
         "import sys; from pathlib import Path\n"
         "from execbox.sandbox.docker.workspace import create_run_dir\n"
-        "print(create_run_dir(Path(sys.argv[1]), 'stale', 1 << 20, {'main.py': b'x'}).path)\n"
+        "files = {'main.py': b'x'}\n"
+        "print(create_run_dir(Path(sys.argv[1]), 'stale', 1 << 20, files, 65534).path)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", make, str(runs)], capture_output=True, text=True, check=True
@@ -155,3 +167,89 @@ def test_run_dirs_of_a_dead_process_are_removed(docker_settings: Settings) -> No
     DockerBackend(docker_settings)
     assert not stale.exists()
     assert str(stale) not in Path("/proc/self/mounts").read_text()
+
+
+def _status_of_pid_1(client: docker.DockerClient, backend: DockerBackend) -> dict[str, str]:
+    """/proc/<pid>/status, read on the host, of the init of this backend's running container,
+    once it has started the program."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for entry in client.api.containers(filters={"label": f"{OWNER_LABEL}={backend.owner}"}):
+            pid = client.api.inspect_container(entry["Id"])["State"]["Pid"]
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                text = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            if pid and children:
+                return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        time.sleep(0.05)
+    raise AssertionError("no running container of this backend was seen")
+
+
+def test_the_init_is_not_host_root(
+    run: DockerRun, client: docker.DockerClient, backend: DockerBackend
+) -> None:
+    results: list[RunResult] = []
+    code = "import time\nprint('started', flush=True)\ntime.sleep(3)\nprint('done')\n"
+    thread = threading.Thread(target=lambda: results.append(run("python", code)))
+    thread.start()
+    try:
+        status = _status_of_pid_1(client, backend)
+    finally:
+        thread.join()
+    assert (results[0].status, results[0].stdout) == (Status.OK, "started\ndone\n")
+    real, effective, saved, fs = (int(uid) for uid in status["Uid"].split())
+    assert UID_BASE <= real < UID_BASE + UID_COUNT, status["Uid"]
+    assert real == effective == saved == fs
+    assert status["CapEff"] == status["CapPrm"] == "0000000000000000"
+    assert status["Gid"].split()[2] != str(real)  # its saved gid is not the program's: no prlimit
+
+
+def test_the_program_cannot_forge_or_stop_the_report(run: DockerRun) -> None:
+    forged = b"\x03\x00\x00\x00\x13exit 0 1 1 1 0 0 0\n"
+    code = (
+        "import os, resource, signal, sys\n"
+        f"sys.stdout.buffer.write({forged!r}); sys.stdout.flush()\n"
+        f"sys.stderr.buffer.write({forged!r}); sys.stderr.flush()\n"
+        "try:\n    os.listdir('/proc/1/fd')\n    print('fds open')\n"
+        "except OSError as e:\n    print('fds', e.strerror)\n"
+        "try:\n    resource.prlimit(1, resource.RLIMIT_CPU, (0, 0))\n    print('limited')\n"
+        "except OSError as e:\n    print('prlimit', e.strerror)\n"
+        "for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP):\n    os.kill(1, sig)\n"
+        "print('signalled')\nsys.exit(3)\n"
+    )
+    result = run("python", code)
+    assert (result.status, result.exit_code) == (Status.RUNTIME_ERROR, 3), result
+    assert result.stdout == (
+        forged.decode() + "fds Permission denied\nprlimit Operation not permitted\nsignalled\n"
+    )
+    assert result.stderr == forged.decode()
+
+
+def test_socket_buffers_count_against_the_memory_limit(run: DockerRun) -> None:
+    # Loopback TCP connections nobody reads: the kernel queues what is sent in socket
+    # buffers, which cgroup v1 charges to nothing unless the container's cgroup asks.
+    code = (
+        "import socket\n"
+        "listener = socket.socket()\nlistener.bind(('127.0.0.1', 0))\nlistener.listen(256)\n"
+        "queued, held = 0, []\n"
+        "for _ in range(110):\n"
+        "    a = socket.create_connection(listener.getsockname())\n"
+        "    held.append((a, listener.accept()[0]))\n"
+        "    a.setblocking(False)\n"
+        "    try:\n"
+        "        while True:\n            queued += a.send(b'x' * 65536)\n"
+        "    except BlockingIOError:\n        pass\n"
+        "    if queued > 300 << 20:\n        break\n"
+        "print('connections', len(held))\nprint('queued', queued)\n"
+    )
+    result = run("python", code, memory_limit=128)
+    assert result.status is Status.OK, result
+    lines = result.stdout.splitlines()
+    queued = int(lines[1].split()[1])
+    assert lines[0].startswith("connections ") and queued > 16 << 20  # it did queue data
+    # The kernel lets each socket overshoot its cgroup's limit by a little (forced charges).
+    bound = (128 + 32) << 20
+    assert queued <= bound, f"{queued >> 20} MiB of socket buffers under a 128 MB limit"
+    assert result.memory_used >= 100 << 20  # and the run is billed for them

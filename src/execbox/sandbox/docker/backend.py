@@ -6,17 +6,32 @@ Theory of operation.  A workspace is a size-capped tmpfs on the host
 memory with swap equal to it, a CPU quota, no network (``NetworkDisabled``,
 which still gives an empty network namespace and starts about twice as fast as
 ``network_mode="none"``), a read-only root, size-capped ``/tmp`` and
-``/dev/shm``, a PIDs limit, no capabilities but the three the init needs,
-``no-new-privileges``, Docker's default seccomp profile, ``core 0`` and
-``nofile`` limits, labels, and the configured OCI runtime.  PID 1 is our static
-init (``docker/init.c``), bind-mounted read-only: it drops the program to an
-unprivileged uid, enforces the wall-clock limit, kills every leftover process,
+``/dev/shm``, a PIDs limit, no capabilities but the two the init needs for its
+first instructions, ``no-new-privileges``, execbox's seccomp profile, ``core
+0`` and ``nofile`` limits, socket-buffer accounting on cgroup v1 (below), labels,
+and the configured OCI runtime.  PID 1 is our static init (``docker/init.c``),
+bind-mounted read-only: before the program exists it becomes the run's lent
+host uid (from the same pool as the native backend's, so per-user kernel limits
+such as inotify instances and POSIX message queue bytes are per run) with no
+capabilities left, runs the program as that uid with pipes of its own for
+stdout and stderr, enforces the wall-clock limit, kills every leftover process,
 and reports the raw wait status, CPU time, peak memory and OOM kills read from
-the container's own cgroup before Docker removes it.  The host attaches before
-starting, feeds stdin, reads stdout/stderr with the output cap enforced while
-reading (passing it sends SIGTERM to the init, which kills everything), and
-removes the container whatever happened.  A host-side deadline a few seconds
-past the limit kills the container should the init itself not answer.
+the container's own cgroup before Docker removes it.  Only the init writes to
+the container's stdout: the program's output in frames, then the report as the
+last frame, so nothing the program can reach (a full ``/box`` say) stands
+between the host and the report.  The host attaches before starting, feeds
+stdin, reads the frames with the output cap enforced while reading (passing it
+sends SIGTERM to the init, which kills everything), and removes the container
+whatever happened.  A host-side deadline a few seconds past the limit kills the
+container should the init itself not answer.
+
+Socket buffers: cgroup v1 charges a container's TCP and UDP buffers to nothing
+unless the cgroup's ``memory.kmem.tcp.limit_in_bytes`` is set, in which case
+they are charged to a counter of their own with that limit; so on a v1 host
+every container gets ``KernelMemoryTCP`` equal to its memory limit, which bounds
+its socket buffers (and keeps the host-wide ``tcp_mem``/``udp_mem`` pools, which
+every TCP socket on the host shares, out of one run's reach).  cgroup v2 charges
+socket memory to ``memory.max`` itself.
 
 Every container carries the ``io.execbox`` label and its owner (host, pid and
 start time of the process); constructing the backend removes those whose owner
@@ -49,16 +64,16 @@ from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.docker.images.catalog import LABEL, image_for
 from execbox.sandbox.docker.io import feed_stdin, raw_socket, read_streams
 from execbox.sandbox.docker.profile import masked_paths, seccomp_profile
+from execbox.sandbox.docker.sockets import charge_socket_buffers
 from execbox.sandbox.docker.workspace import (
-    SANDBOX_UID,
     HostRun,
     create_run_dir,
     init_binary,
-    read_report,
     remove_stale_run_dirs,
 )
 from execbox.sandbox.leftovers import owner_alive, owner_tag
 from execbox.sandbox.policy import cpu_limited, cpu_rlimit, pids_max
+from execbox.sandbox.uids import UidPool
 from execbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,10 +81,11 @@ log = logging.getLogger(__name__)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WORKDIR = "/box"
 INIT_PATH = "/.execbox/.execbox-init"  # comm ".execbox-init", as the native init
-STATUS_DIR = "/.execbox/status"
 GRACE_S = 3.0
 """How long past the limit the host waits for the init before killing the container itself."""
 OWNER_LABEL = f"{LABEL}.owner"
+GO = b"\x01"
+"""The byte ahead of stdin that tells the init the container is set up: start the program."""
 _SIGKILL = 9
 
 
@@ -95,6 +111,8 @@ class DockerBackend:
         self._lock = threading.Lock()
         self._paths: dict[str, str] = {}
         self._versions: dict[str, str | None] = {}
+        self._cgroup_v1: bool | None = None
+        self.uids = UidPool(settings.sandbox_uid_base, settings.sandbox_uid_count)
         try:
             self._docker()
         except SandboxUnavailable as exc:
@@ -110,11 +128,15 @@ class DockerBackend:
         image = self._image_for_files(files)
         runs_dir = self.settings.runs_dir
         size = max(limits.workdir_bytes, sum(len(data) for data in files.values()) + MIB)
-        rundir = create_run_dir(runs_dir, run_id, size, files)
+        lease = self.uids.acquire()
         try:
-            yield Workspace(run_id, limits, HostRun(rundir=rundir, image=image))
+            rundir = create_run_dir(runs_dir, run_id, size, files, lease.uid)
+            try:
+                yield Workspace(run_id, limits, HostRun(rundir=rundir, image=image, uid=lease.uid))
+            finally:
+                rundir.remove()
         finally:
-            rundir.remove()
+            lease.release()  # every container of the run is gone: run_step removed each
 
     @sandbox_boundary("running a step in a container")
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
@@ -123,10 +145,9 @@ class DockerBackend:
             raise SandboxError("not a docker workspace")
         client = self._docker()
         run.steps += 1
-        report_name = f"{step.kind}-{run.steps}"
-        container = self._create(client, workspace.run_id, run, step, report_name)
+        container = self._create(client, workspace.run_id, run, step)
         try:
-            return self._run(client, container, run, step, report_name)
+            return self._run(client, container, run, step)
         finally:
             self._remove(client, container)
 
@@ -215,7 +236,7 @@ class DockerBackend:
     # --- containers -----------------------------------------------------------------------
 
     def _create(
-        self, client: docker.DockerClient, run_id: str, run: HostRun, step: StepSpec, report: str
+        self, client: docker.DockerClient, run_id: str, run: HostRun, step: StepSpec
     ) -> str:
         limits = step.limits
         init = init_binary(self.settings.data_dir)
@@ -223,7 +244,6 @@ class DockerBackend:
         host_config = client.api.create_host_config(
             binds={
                 str(run.work): {"bind": WORKDIR, "mode": "rw"},
-                str(run.status): {"bind": STATUS_DIR, "mode": "rw"},
                 str(init): {"bind": INIT_PATH, "mode": "ro"},
             },
             mem_limit=limits.memory_bytes,
@@ -237,7 +257,7 @@ class DockerBackend:
             shm_size=limits.tmp_bytes,
             ipc_mode="private",
             cap_drop=["ALL"],
-            cap_add=["KILL", "SETUID", "SETGID"],
+            cap_add=["SETUID", "SETGID"],  # the init's, dropped before the program exists
             security_opt=["no-new-privileges:true", f"seccomp={seccomp_profile()}"],
             ulimits=[
                 Ulimit(name="core", soft=0, hard=0),
@@ -249,10 +269,9 @@ class DockerBackend:
         host_config["MaskedPaths"] = masked_paths()
         command = [
             INIT_PATH,
-            f"{STATUS_DIR}/{report}",
             str(max(1, round(limits.time_s * 1000))),
-            str(SANDBOX_UID),
-            str(SANDBOX_UID),
+            str(run.uid),
+            str(run.uid),
             *step.argv,
         ]
         environment = {"PATH": self._image_path(client, run.image), "HOME": WORKDIR, **step.env}
@@ -280,7 +299,7 @@ class DockerBackend:
         return str(created["Id"])
 
     def _run(
-        self, client: docker.DockerClient, container: str, run: HostRun, step: StepSpec, report: str
+        self, client: docker.DockerClient, container: str, run: HostRun, step: StepSpec
     ) -> StepOutcome:
         limits = step.limits
         try:
@@ -293,6 +312,12 @@ class DockerBackend:
             raise SandboxError(f"dockerd could not start the container: {exc}") from exc
         started = time.monotonic()
         deadline = started + limits.time_s + GRACE_S
+        try:
+            if self._is_cgroup_v1(client):
+                self._charge_sockets(client, container, limits)
+        except BaseException:
+            sock.close()
+            raise
 
         def stop() -> None:
             # Already gone is fine: the init finished on its own.
@@ -300,7 +325,7 @@ class DockerBackend:
                 client.api.kill(container, signal="SIGTERM")
 
         try:
-            feed_stdin(sock, step.stdin)
+            feed_stdin(sock, GO + step.stdin)
             streams = read_streams(sock, limits.output_bytes, deadline, stop)
         finally:
             close = getattr(attached, "close", None)
@@ -315,9 +340,13 @@ class DockerBackend:
             client.api.wait(container, timeout=max(1.0, deadline - time.monotonic() + GRACE_S))
         except Exception as exc:  # requests' timeouts are not DockerExceptions
             raise SandboxError(f"dockerd did not report the container's end: {exc}") from exc
+        if streams.malformed is not None:
+            raise SandboxError(
+                f"the container init's output broke its framing: {streams.malformed}"
+            )
         # The init's report carries the OOM kills, from the same cgroup counter Docker's
         # OOMKilled comes from; Docker's own view is asked for only when there is no report.
-        line = None if backstop else read_report(run.status, report)
+        line = None if backstop else streams.report
         state: dict[str, Any] = {}
         if line is None:
             try:
@@ -345,9 +374,10 @@ class DockerBackend:
         oom_flag = bool(state.get("OOMKilled"))
         if line is None:
             if not backstop:
+                said = streams.diagnostics.decode(errors="replace").strip()
                 raise SandboxError(
                     f"the container init did not report (exit {state.get('ExitCode')}, "
-                    f"{state.get('Error') or 'no error'})"
+                    f"{state.get('Error') or 'no error'}{': ' + said if said else ''})"
                 )
             return StepOutcome(
                 exit_code=None,
@@ -445,6 +475,26 @@ class DockerBackend:
                 log.info("removed orphaned container %s of %s", entry["Id"][:12], owner)
             except docker.errors.DockerException as exc:
                 log.warning("cannot remove orphan %s: %s", entry["Id"][:12], exc)
+
+    def _charge_sockets(self, client: docker.DockerClient, container: str, limits: Limits) -> None:
+        """Socket buffers charged to the container's memory cgroup (cgroup v1, see
+        :mod:`execbox.sandbox.docker.sockets`), before the init starts the program."""
+        try:
+            pid = int(client.api.inspect_container(container)["State"]["Pid"])
+        except docker.errors.DockerException as exc:
+            raise SandboxError(f"dockerd could not inspect the container: {exc}") from exc
+        if pid > 0:
+            charge_socket_buffers(pid, limits.memory_bytes)
+
+    def _is_cgroup_v1(self, client: docker.DockerClient) -> bool:
+        """Whether dockerd puts containers in cgroup v1 hierarchies (asked once)."""
+        if self._cgroup_v1 is None:
+            try:
+                version = client.info().get("CgroupVersion", "1")
+            except docker.errors.DockerException as exc:
+                raise SandboxError(f"dockerd could not describe itself: {exc}") from exc
+            self._cgroup_v1 = str(version) == "1"
+        return self._cgroup_v1
 
     def _image_path(self, client: docker.DockerClient, image: str) -> str:
         """The image's own PATH (a JDK image keeps java under /opt), else the usual one."""

@@ -1,12 +1,17 @@
-"""A container's stdin, stdout and stderr over one attach connection, with the output cap.
+"""A container's stdin and the init's frames over one attach connection, with the output cap.
 
 The Engine API multiplexes the streams of a non-TTY container into frames (an
-8-byte header: stream number, three zero bytes, a big-endian length).  We keep
-at most ``cap`` bytes of each stream and, the moment either passes it, ask the
-container to stop (``on_limit``), then drop whatever else arrives: the cap is
-enforced while reading, so the worker's memory stays small whatever the program
-writes.  stdin is fed from a thread so a program that echoes a large input
-cannot deadlock against us.
+8-byte header: stream number, three zero bytes, a big-endian length).  Only the
+init writes to the container's stdout and stderr: the program has pipes of its
+own, which the init forwards on stdout in frames of its own (one type byte, a
+big-endian 32-bit length: 1 program stdout, 2 program stderr, 3 the init's
+report, always last; see ``docker/init.c``).  The container's stderr carries the
+init's own diagnostics only.  We keep at most ``cap`` bytes of each of the
+program's streams and, the moment either passes it, ask the container to stop
+(``on_limit``), then drop whatever else the program wrote but still read on to
+the report: the cap is enforced while reading, so the worker's memory stays
+small whatever the program writes.  stdin is fed from a thread so a program that
+echoes a large input cannot deadlock against us.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from dataclasses import dataclass, field
 
 _HEADER = 8
 _STDOUT, _STDERR = 1, 2
+_INIT_HEADER = 5
+_FRAME_STDOUT, _FRAME_STDERR, _FRAME_REPORT = 1, 2, 3
+_MAX_FRAME = 1 << 16
+DIAGNOSTICS_CAP = 4096
 
 
 @dataclass
@@ -29,6 +38,12 @@ class Streams:
     stderr: bytearray = field(default_factory=bytearray)
     output_limited: bool = False
     deadline_passed: bool = False
+    report: str | None = None
+    """The init's report line; None if the container ended without one."""
+    diagnostics: bytearray = field(default_factory=bytearray)
+    """What the init itself wrote on the container's stderr (at most a few KiB)."""
+    malformed: str | None = None
+    """Set when the init's stream broke its framing (never the program's doing)."""
 
 
 def raw_socket(attached: object) -> socket.socket:
@@ -55,11 +70,51 @@ def feed_stdin(sock: socket.socket, data: bytes) -> threading.Thread:
     return thread
 
 
+class _InitFrames:
+    """Splits the init's stdout into its frames, keeping the program's output up to ``cap``."""
+
+    def __init__(self, result: Streams, cap: int, on_limit: Callable[[], None]) -> None:
+        self.result = result
+        self.cap = cap
+        self.on_limit = on_limit
+        self.pending = bytearray()
+
+    def feed(self, data: bytes | bytearray) -> None:
+        result = self.result
+        self.pending += data
+        while len(self.pending) >= _INIT_HEADER and result.malformed is None:
+            kind = self.pending[0]
+            size = int.from_bytes(self.pending[1:5], "big")
+            if kind not in (_FRAME_STDOUT, _FRAME_STDERR, _FRAME_REPORT) or size > _MAX_FRAME:
+                result.malformed = f"frame type {kind} of {size} bytes"
+                return
+            if len(self.pending) < _INIT_HEADER + size:
+                return
+            payload = bytes(self.pending[_INIT_HEADER : _INIT_HEADER + size])
+            del self.pending[: _INIT_HEADER + size]
+            if result.report is not None:
+                result.malformed = "a frame after the report"
+            elif kind == _FRAME_REPORT:
+                result.report = payload.decode("ascii", errors="replace")
+            elif not result.output_limited:
+                target = result.stdout if kind == _FRAME_STDOUT else result.stderr
+                room = self.cap - len(target)
+                target += payload[:room]
+                if len(payload) > room:
+                    result.output_limited = True
+                    self.on_limit()
+
+    def finish(self) -> None:
+        if self.pending and self.result.malformed is None:
+            self.result.malformed = f"{len(self.pending)} bytes of a cut frame"
+
+
 def read_streams(
     sock: socket.socket, cap: int, deadline: float, on_limit: Callable[[], None]
 ) -> Streams:
-    """Read frames until the container closes the connection or ``deadline`` (monotonic) passes."""
+    """Read until the container closes the connection or ``deadline`` (monotonic) passes."""
     result = Streams()
+    frames = _InitFrames(result, cap, on_limit)
     pending = bytearray()
     while True:
         left = deadline - time.monotonic()
@@ -73,6 +128,7 @@ def read_streams(
             result.deadline_passed = True
             return result
         if not chunk:
+            frames.finish()
             return result
         pending += chunk
         while len(pending) >= _HEADER:
@@ -82,13 +138,8 @@ def read_streams(
             kind = pending[0]
             payload = pending[_HEADER : _HEADER + size]
             del pending[: _HEADER + size]
-            target = (
-                result.stdout if kind == _STDOUT else result.stderr if kind == _STDERR else None
-            )
-            if target is None or result.output_limited:
-                continue
-            room = cap - len(target)
-            target += payload[:room]
-            if len(payload) > room:
-                result.output_limited = True
-                on_limit()
+            if kind == _STDOUT:
+                frames.feed(payload)
+            elif kind == _STDERR:
+                room = DIAGNOSTICS_CAP - len(result.diagnostics)
+                result.diagnostics += payload[: max(0, room)]
