@@ -115,11 +115,13 @@ def make_runner(engine: Engine) -> Runner:
     return _run
 
 
-def single_uid_engine(data_dir: Path, registry: LanguageRegistry) -> tuple[Engine, int]:
-    """A native engine whose uid pool is one uid (the session's last), and that uid: every
-    run gets it, so a test knows the host uid its program runs as."""
+def single_uid_engine(
+    data_dir: Path, registry: LanguageRegistry, backend: str = "native"
+) -> tuple[Engine, int]:
+    """An engine whose uid pool is one uid (the session's last), and that uid: every run
+    gets it (on either backend), so a test knows the host uid its program runs as."""
     uid = UID_BASE + UID_COUNT - 1
-    settings = make_settings(data_dir, sandbox_uid_base=uid, sandbox_uid_count=1)
+    settings = make_settings(data_dir, backend=backend, sandbox_uid_base=uid, sandbox_uid_count=1)
     return Engine(settings, registry, sandbox_backend(settings)), uid
 
 

@@ -11,7 +11,6 @@ import pytest
 from execbox.engine import Engine
 from execbox.languages import LanguageRegistry
 from execbox.results import Status
-from execbox.sandbox.docker.workspace import SANDBOX_UID as DOCKER_SANDBOX_UID
 from tests.conftest import Runner, make_runner, single_uid_engine
 from tests.security.test_catalogue import SYSCALL
 
@@ -168,10 +167,7 @@ def test_kill_everything_reaches_only_the_sandbox(
 ) -> None:
     # A host process with the very uid the program runs as: only the sandbox's own pid
     # namespace keeps `kill -9 -1` from reaching it.
-    if backend_name == "native":
-        engine, uid = single_uid_engine(data_dir, registry)
-    else:
-        uid = DOCKER_SANDBOX_UID
+    engine, uid = single_uid_engine(data_dir, registry, backend_name)
     victim = subprocess.Popen(["sleep", "120"], user=uid, group=uid)
     try:
         code = 'sleep 100 & child=$!\nkill -9 -1\nwait $child; echo "child $?"\necho survived\n'
