@@ -27,9 +27,9 @@ SLACK_BYTES = 48 * MIB
 
 @pytest.fixture
 def native_only(backend_name: str) -> None:
-    # Some of these attacks apply to Docker too, which fails them today (socket buffers
-    # uncharged, uevents through the root-made network namespace, a writable /dev/mqueue);
-    # its fixes are the Docker backend's own: run those on both once they are in.
+    # Some of these attacks apply to Docker too, which fails them today (uevents through the
+    # root-made network namespace, a writable /dev/mqueue); its fixes are the Docker
+    # backend's own: run those on both once they are in (the socket buffers' already are).
     if backend_name != "native":
         pytest.skip("a property of the native backend's construction")
 
@@ -145,12 +145,12 @@ def _assert_bounded(result: RunResult, growth: dict[str, int], key: str) -> None
     assert growth[key] < bound, f"host {key} socket memory rose {growth[key] >> 20} MiB"
 
 
-def test_tcp_buffers_over_loopback_count_against_the_run(run: Runner, native_only: None) -> None:
+def test_tcp_buffers_over_loopback_count_against_the_run(run: Runner) -> None:
     result, growth = _held(run, TCP_FLOOD)
     _assert_bounded(result, growth, "TCP")
 
 
-def test_udp_buffers_over_loopback_count_against_the_run(run: Runner, native_only: None) -> None:
+def test_udp_buffers_over_loopback_count_against_the_run(run: Runner) -> None:
     result, growth = _held(run, UDP_FLOOD)
     _assert_bounded(result, growth, "UDP")
 
