@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UID_BASE, UID_COUNT
+from tests.conftest import UID_BASE, UID_COUNT, _make_data_dir, make_settings
 
 EXECBOX = str(Path(sys.executable).with_name("execbox"))
 
@@ -140,10 +140,48 @@ def test_languages_lists_what_works_here(cli_env: dict[str, str]) -> None:
 
 
 def test_doctor_reports_the_native_backend_healthy(cli_env: dict[str, str]) -> None:
-    done = execbox(cli_env, "doctor", "--backend", "native")
+    done = execbox(cli_env, "doctor", "--backend", "native", "--languages", "python,java,c")
     assert done.returncode == 0, done.stdout
     assert "[  ok] bubblewrap" in done.stdout
     assert "[  ok] python" in done.stdout and "[  ok] java" in done.stdout
+    assert "[  ok] c:" in done.stdout and "[  ok] ruby" not in done.stdout  # only those asked
+
+
+def test_languages_all_lists_every_language_with_its_packages(cli_env: dict[str, str]) -> None:
+    rows = json.loads(execbox(cli_env, "languages", "--all", "--json").stdout)
+    by_id = {row["id"]: row for row in rows}
+    assert len(by_id) == 45 and by_id["python"]["installed"] is True
+    assert by_id["python"]["packages"] == ["python3"]
+    installed = json.loads(execbox(cli_env, "languages", "--json").stdout)
+    assert {row["id"] for row in installed} == {i for i, row in by_id.items() if row["installed"]}
+
+
+def test_doctor_refuses_an_unknown_language(cli_env: dict[str, str]) -> None:
+    done = execbox(cli_env, "doctor", "--backend", "native", "--languages", "python,nope")
+    assert done.returncode == 2 and "nope" in done.stderr
+
+
+def test_doctor_names_the_packages_of_a_language_not_installed(tmp_path: Path) -> None:
+    from execbox.doctor import diagnose
+    from execbox.languages import load_registry
+
+    (tmp_path / "ghost.toml").write_text(
+        'id = "ghost"\nname = "Ghost"\nsource_file = "main.gh"\npackages = ["ghost-lang"]\n'
+        'run = ["execbox-no-such-tool", "main.gh"]\ntest_program = "OK"\n'
+        '[version]\ncommand = ["execbox-no-such-tool"]\npattern = "(x)"\n'
+    )
+    lines: list[str] = []
+    settings = make_settings(_make_data_dir())
+    healthy = diagnose(
+        settings,
+        ["native"],
+        lines.append,
+        languages=["python", "ghost"],
+        registry=load_registry([tmp_path]),
+    )
+    assert healthy, lines
+    assert "  [skip] ghost: not installed here (apt-get install ghost-lang)" in lines
+    assert any(line.startswith("  [  ok] python: 3.") for line in lines), lines
 
 
 def test_doctor_says_what_to_fix(cli_env: dict[str, str]) -> None:

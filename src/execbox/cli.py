@@ -208,6 +208,9 @@ def languages(
     backend: Annotated[
         Literal["native", "docker"] | None, typer.Option(help="sandbox backend (default: settings)")
     ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="also the languages not installed, with their packages")
+    ] = False,
 ) -> None:
     """The languages usable on this host, with the versions programs run with."""
     from execbox.languages import load_registry
@@ -215,16 +218,32 @@ def languages(
 
     settings = _settings(backend=backend)
     sandbox = create_backend(settings)
-    rows = [
-        {"id": lang.id, "name": lang.name, "version": version, "aliases": lang.aliases}
-        for lang, version in versions(offered(load_registry(), sandbox), sandbox)
-    ]
+    registry = load_registry()
+    usable = {lang.id: version for lang, version in versions(offered(registry, sandbox), sandbox)}
+    rows: list[dict[str, object]] = []
+    for lang in registry.all():
+        if not every and lang.id not in usable:
+            continue
+        row: dict[str, object] = {
+            "id": lang.id,
+            "name": lang.name,
+            "version": usable.get(lang.id),
+            "aliases": lang.aliases,
+        }
+        if every:
+            row["installed"] = lang.id in usable
+            row["packages"] = lang.packages
+        rows.append(row)
     if as_json:
         typer.echo(json.dumps(rows))
         return
     for row in rows:
         aliases = ", ".join(row["aliases"])  # type: ignore[arg-type]
-        typer.echo(f"{row['id']:<12} {row['version'] or '?':<10} {row['name']}  ({aliases})")
+        line = f"{row['id']:<12} {row['version'] or '?':<10} {row['name']}  ({aliases})"
+        if every and not row["installed"]:
+            line = f"{row['id']:<12} {'-':<10} {row['name']}  (not installed: apt-get install "
+            line += " ".join(row["packages"]) + ")"  # type: ignore[arg-type]
+        typer.echo(line)
 
 
 @app.command()
@@ -232,13 +251,20 @@ def doctor(
     backend: Annotated[
         Literal["native", "docker"] | None, typer.Option(help="check only this backend")
     ] = None,
+    languages: Annotated[
+        str, typer.Option(help="run only these languages' test programs (ID,ID...)")
+    ] = "",
 ) -> None:
-    """Say which sandbox backends work on this host, and what to fix."""
+    """Say which sandbox backends work on this host, which languages each runs, what to fix."""
     from execbox.doctor import diagnose
 
     settings = _settings()
     backends = [backend] if backend else ["native", "docker"]
-    healthy = diagnose(settings, backends, echo=typer.echo)
+    wanted = [name.strip() for name in languages.split(",") if name.strip()]
+    try:
+        healthy = diagnose(settings, backends, echo=typer.echo, languages=wanted)
+    except RequestError as exc:
+        raise _fail(exc.message) from exc
     raise typer.Exit(EXIT_OK if healthy else EXIT_FAILED)
 
 

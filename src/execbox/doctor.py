@@ -6,21 +6,36 @@ unusable, and the service refuses runs on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING
 
 from execbox.errors import ExecboxError
 from execbox.settings import Settings
 
+if TYPE_CHECKING:
+    from execbox.engine import Engine
+    from execbox.languages import Language, LanguageRegistry
 
-def diagnose(settings: Settings, backends: Iterable[str], echo: Callable[[str], None]) -> bool:
-    """Print a report; True when the configured backend can run every available language."""
+
+def diagnose(
+    settings: Settings,
+    backends: Iterable[str],
+    echo: Callable[[str], None],
+    languages: Sequence[str] = (),
+    registry: LanguageRegistry | None = None,
+) -> bool:
+    """Print a report; True when the configured backend can run every language it offers
+    (or every one of ``languages``, when given)."""
     from execbox.engine import Engine
     from execbox.languages import load_registry
-    from execbox.limits import resolve_limits
     from execbox.sandbox.factory import create_backend
     from execbox.selftest import run_selftest
 
-    registry = load_registry()
+    registry = registry or load_registry()
+    chosen = [registry.get(name) for name in languages] or registry.all()
     healthy = True
     for name in backends:
         echo(f"== backend {name}")
@@ -43,16 +58,32 @@ def diagnose(settings: Settings, backends: Iterable[str], echo: Callable[[str], 
         for check in run_selftest(engine):
             echo(f"  [{'ok' if check.ok else 'FAIL':>4}] self-test: {check.name}: {check.detail}")
             healthy = healthy and (check.ok or name != settings.backend)
-        for lang in registry.all():
-            if name == "native" and not lang.host_available():
-                echo(f"  [skip] {lang.id}: {', '.join(lang.executables())} not installed")
-                continue
-            limits = resolve_limits(settings, language=lang.limits)
-            result = engine.run(lang, lang.test_program, limits=limits)
-            works = result.status == "ok" and result.stdout.strip() == "OK"
-            detail = f"{lang.host_version or ''} {result.duration_ms:.0f} ms".strip()
-            if not works:
-                detail = f"{result.status}: {result.message or result.stderr.strip()[:200]}"
-                healthy = healthy and name != settings.backend
+        offered = [lang for lang in chosen if backend.offers(lang)]
+        for lang in chosen:
+            if lang not in offered:
+                how = (
+                    f"apt-get install {' '.join(lang.packages)}"
+                    if name == "native"
+                    else f"execbox images build {lang.id}"
+                )
+                echo(f"  [skip] {lang.id}: not installed here ({how})")
+        # The test programs run side by side: some compile for many seconds (kotlinc, scalac).
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            results = list(pool.map(partial(_test_program, engine, settings), offered))
+        for lang, (works, detail) in zip(offered, results, strict=True):
+            healthy = healthy and (works or name != settings.backend)
             echo(f"  [{'ok' if works else 'FAIL':>4}] {lang.id}: {detail}")
     return healthy
+
+
+def _test_program(engine: Engine, settings: Settings, lang: Language) -> tuple[bool, str]:
+    """Run ``lang``'s test program (which prints OK); whether it did, and a detail line."""
+    from execbox.limits import resolve_limits
+
+    result = engine.run(
+        lang, lang.test_program, limits=resolve_limits(settings, language=lang.limits)
+    )
+    works = result.status == "ok" and result.stdout.strip() == "OK"
+    if not works:
+        return False, f"{result.status}: {result.message or result.stderr.strip()[:200]}"
+    return True, f"{result.version or ''} {result.duration_ms:.0f} ms".strip()
