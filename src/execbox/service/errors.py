@@ -98,6 +98,11 @@ _HTTP_SLUGS = {
 }
 
 
+def http_status(exc: RequestError) -> int:
+    """The HTTP status the API answers ``exc`` with (the compatible APIs use it too)."""
+    return next(status for kind, (status, _) in _SLUGS.items() if isinstance(exc, kind))
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:

@@ -26,6 +26,7 @@ from execbox.errors import InvalidInput, NoCapacity, RequestError
 from execbox.languages import LanguageRegistry
 from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
 from execbox.program import SourceFile, check_names, layout, total_bytes
+from execbox.results import RunResult
 from execbox.service.auth import Caller, identify
 from execbox.service.errors import CodeTooLarge, PlanForbidden, QuotaExceeded, RunNotFound
 from execbox.service.metrics import Metrics
@@ -49,6 +50,23 @@ class Accepted:
     api_request: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A run's final result, stored, with the caller's runs today after it."""
+
+    run_id: str
+    result: RunResult
+    runs_today: int
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """An accepted run: its id at once, and ``done`` once it is finished and stored."""
+
+    run_id: str
+    done: asyncio.Task[Finished]
+
+
 class RunService:
     def __init__(
         self,
@@ -65,7 +83,7 @@ class RunService:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.clock = clock
-        self._tasks: set[asyncio.Task[RunResponse]] = set()
+        self._tasks: set[asyncio.Task[Finished]] = set()
 
     async def _db(self, work: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(work)
@@ -102,6 +120,24 @@ class RunService:
         ``api`` names the front door (recorded with the run); ``api_request`` is whatever
         that front door needs kept to show the run later.
         """
+        submitted = await self.submit(caller, request, api=api, api_request=api_request)
+        # shield: the run finishes and is stored even if the client hangs up
+        finished = await asyncio.shield(submitted.done)
+        return RunResponse(
+            **RunView.of(finished.run_id, finished.result).model_dump(),
+            usage=Usage.of(caller.plan, finished.runs_today),
+        )
+
+    async def submit(
+        self,
+        caller: Caller,
+        request: RunRequest,
+        *,
+        api: str = "execbox",
+        api_request: dict[str, Any] | None = None,
+    ) -> Submitted:
+        """Check and record ``request`` and start it; answers as soon as it is accepted
+        (the run goes on, and is stored, whatever happens to the caller)."""
         plan = caller.plan
         files = _program(request)
         size = total_bytes(files)
@@ -152,8 +188,7 @@ class RunService:
         task = asyncio.create_task(self._execute(caller, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        # shield: the run finishes and is stored even if the client hangs up
-        return await asyncio.shield(task)
+        return Submitted(run_id, task)
 
     def _quota_exceeded(self, caller: Caller, now: datetime) -> QuotaExceeded:
         return QuotaExceeded(
@@ -202,7 +237,7 @@ class RunService:
             )
             return True
 
-    async def _execute(self, caller: Caller, job: RunJob) -> RunResponse:
+    async def _execute(self, caller: Caller, job: RunJob) -> Finished:
         try:
             outcome = await self.dispatcher.submit(job)
         except NoCapacity:
@@ -210,10 +245,7 @@ class RunService:
             raise
         self.metrics.observe(outcome)
         runs_today = await self._db(lambda: self._finish(caller, job.run_id, outcome))
-        return RunResponse(
-            **RunView.of(job.run_id, outcome.result).model_dump(),
-            usage=Usage.of(caller.plan, runs_today),
-        )
+        return Finished(job.run_id, outcome.result, runs_today)
 
     def _withdraw(self, run_id: str) -> None:
         with self.db.transaction() as session:
@@ -241,6 +273,16 @@ class RunService:
         if record is None:
             raise RunNotFound(f"No run {run_id!r} of yours exists.")
         return RunDetail.of_record(record)
+
+    async def record(self, run_id: str) -> runs.RunRecord | None:
+        """Any caller's run by id, for a front door that decides itself who may see it
+        (Judge0's tokens)."""
+
+        def work() -> runs.RunRecord | None:
+            with self.db.transaction() as session:
+                return runs.by_id(session, run_id)
+
+        return await self._db(work)
 
     def recover(self) -> int:
         """Finalize runs a crash left unfinished (blocking; call at start-up)."""

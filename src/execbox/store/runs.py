@@ -172,6 +172,12 @@ def get(session: Session, owner: str, run_id: str) -> RunRecord | None:
     return _to_record(row)
 
 
+def by_id(session: Session, run_id: str) -> RunRecord | None:
+    """A run by id, whoever it belongs to (the caller decides who may see it)."""
+    row = session.get(RunRow, run_id)
+    return _to_record(row) if row is not None else None
+
+
 def recent(session: Session, owner: str, limit: int) -> list[RunRecord]:
     rows = session.scalars(
         select(RunRow)
