@@ -171,13 +171,18 @@ class Settings(BaseSettings):
         description="reverse proxies whose X-Forwarded-For names the client: IP addresses or "
         "CIDR networks, comma-separated; none by default (the connecting address is the client)",
     )
+    judge0_callback_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="hosts ('name' or 'name:port') a Judge0 callback_url may PUT to, "
+        "comma-separated; none by default (callbacks refused)",
+    )
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "judge0_callback_hosts", mode="before")
     @classmethod
     def _proxy_list(cls, value: object) -> object:
         """The environment gives ``10.0.0.7, 10.1.0.0/16`` or a JSON list."""

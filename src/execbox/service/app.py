@@ -27,7 +27,9 @@ from execbox.service.context import ServiceContext
 from execbox.service.errors import install_error_handlers
 from execbox.service.guests import GuestIdMiddleware
 from execbox.service.health import ReadinessProbe
+from execbox.service.judge0 import router as judge0_router
 from execbox.service.metrics import Metrics
+from execbox.service.piston import router as piston_router
 from execbox.service.proxies import ForwardedMiddleware
 from execbox.service.routes import router
 from execbox.service.runner import RunService
@@ -90,6 +92,8 @@ def create_app(
     app.add_middleware(GuestIdMiddleware)
     app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)
     app.include_router(router)
+    app.include_router(judge0_router)
+    app.include_router(piston_router)
     _mount_editor(app)
     return app
 
