@@ -22,6 +22,7 @@ from execbox.results import RunResult
 from execbox.sandbox.base import SandboxBackend
 from execbox.sandbox.factory import create_backend
 from execbox.sandbox.leftovers import owner_tag
+from execbox.sandbox.native.cgroups import CgroupTree
 from execbox.settings import Settings
 from tests.null_backend import ENV_VAR as NULL_BACKEND_VAR
 from tests.null_backend import NullBackend
@@ -149,14 +150,16 @@ def sandbox_processes() -> list[str]:
     return found
 
 
-def own_cgroups() -> list[str]:
+def own_cgroups(name: str = "execbox") -> list[str]:
+    """This process's step cgroups, wherever this host puts them (v1 mounts, the v2 root or
+    the cgroup delegated to this process)."""
     prefix = f"{owner_tag()}_"  # cgroups are named after their owner: pid and start time
+    roots = {*CgroupTree.detect(name).roots.values(), *Path("/sys/fs/cgroup").glob("*/" + name)}
+    roots.add(Path("/sys/fs/cgroup") / name)
     found = []
-    for root in Path("/sys/fs/cgroup").glob("*/execbox"):
-        found += [str(p) for p in root.iterdir() if p.name.startswith(prefix)]
-    unified = Path("/sys/fs/cgroup/execbox")
-    if unified.is_dir():
-        found += [str(p) for p in unified.iterdir() if p.name.startswith(prefix)]
+    for root in roots:
+        if root.is_dir():
+            found += [str(p) for p in root.iterdir() if p.name.startswith(prefix)]
     return found
 
 
@@ -169,7 +172,7 @@ def leftovers(settings: Settings) -> Iterator[None]:
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert sandbox_processes() == []
-    assert own_cgroups() == []
+    assert own_cgroups(settings.cgroup_name) == []
     runs = settings.runs_dir
     assert not runs.exists() or list(runs.iterdir()) == []
     with open("/proc/self/mountinfo") as handle:

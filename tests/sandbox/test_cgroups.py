@@ -1,22 +1,50 @@
-"""cgroups: detection of the host's hierarchy, and the v2 files (this host is v1, so v2 is
-checked against a directory laid out like a cgroup2 mount)."""
+"""cgroups: detection of the host's hierarchy, and the v2 files and placement (checked
+against a directory laid out like a cgroup2 mount here, and for real on a cgroup-v2 host:
+``scripts/test-cgroup-v2`` runs this module in a VM)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from execbox.errors import SandboxUnavailable
 from execbox.limits import MIB, resolve_limits
+from execbox.results import Status
+from execbox.sandbox.native import cgroup2
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
 from execbox.settings import Settings
+from tests.conftest import Runner
 
 
 def _mounts(tmp_path: Path, text: str) -> str:
     path = tmp_path / "mounts"
     path.write_text(text)
     return str(path)
+
+
+def _self(tmp_path: Path, cgroup: str) -> str:
+    path = tmp_path / "self-cgroup"
+    path.write_text(f"0::{cgroup}\n")
+    return str(path)
+
+
+def _v2_host(tmp_path: Path, unit: str, controllers: str, delegated: bool) -> tuple[Path, str]:
+    """A cgroup2-shaped tree where this process sits in ``unit``; returns (unit dir, mounts)."""
+    root = tmp_path / "cgroup2"
+    base = root / unit.lstrip("/")
+    base.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (base / "cgroup.controllers").write_text(controllers + "\n")
+    if delegated:
+        os.setxattr(base, "trusted.delegate", b"1")  # what systemd sets for Delegate=yes
+    return base, _mounts(tmp_path, f"cgroup2 {root} cgroup2 rw,nsdelegate 0 0\n")
 
 
 def test_this_hosts_hierarchy_is_detected() -> None:
@@ -30,7 +58,7 @@ def test_v2_only_host_is_detected_and_limits_are_written(tmp_path: Path) -> None
     root.mkdir()
     (root / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
     mounts = _mounts(tmp_path, f"cgroup2 {root} cgroup2 rw,nosuid 0 0\n")
-    tree = CgroupTree.detect("execbox", mounts_file=mounts)
+    tree = CgroupTree.detect("execbox", mounts_file=mounts, proc_cgroup=_self(tmp_path, "/"))
     assert tree.version == 2 and tree.roots["memory"] == root / "execbox"
     (root / "execbox").mkdir()
     limits = resolve_limits(Settings(data_dir=tmp_path))
@@ -57,7 +85,7 @@ def test_v2_without_the_memory_controller_says_what_to_fix(tmp_path: Path) -> No
     (root / "cgroup.controllers").write_text("cpu pids\n")
     mounts = _mounts(tmp_path, f"cgroup2 {root} cgroup2 rw 0 0\n")
     with pytest.raises(SandboxUnavailable, match="memory"):
-        CgroupTree.detect("execbox", mounts_file=mounts)
+        CgroupTree.detect("execbox", mounts_file=mounts, proc_cgroup=_self(tmp_path, "/"))
 
 
 def test_no_cgroups_at_all_is_unavailable(tmp_path: Path) -> None:
@@ -73,6 +101,171 @@ def test_a_kernel_that_leaves_sockets_uncharged_is_refused(tmp_path: Path) -> No
     cmdline = tmp_path / "cmdline"
     cmdline.write_text("root=/dev/vda cgroup.memory=nokmem,nosocket quiet\n")
     with pytest.raises(SandboxUnavailable, match="nosocket"):
-        CgroupTree.detect("execbox", mounts_file=mounts, cmdline_file=str(cmdline))
+        CgroupTree.detect(
+            "execbox",
+            mounts_file=mounts,
+            cmdline_file=str(cmdline),
+            proc_cgroup=_self(tmp_path, "/"),
+        )
     cmdline.write_text("root=/dev/vda cgroup.memory=nokmem quiet\n")
-    assert CgroupTree.detect("execbox", mounts_file=mounts, cmdline_file=str(cmdline)).version == 2
+    assert (
+        CgroupTree.detect(
+            "execbox",
+            mounts_file=mounts,
+            cmdline_file=str(cmdline),
+            proc_cgroup=_self(tmp_path, "/"),
+        ).version
+        == 2
+    )
+
+
+def test_v2_runs_go_under_the_cgroup_systemd_delegated(tmp_path: Path) -> None:
+    unit = "/system.slice/execbox.service"
+    base, mounts = _v2_host(tmp_path, unit, "cpu io memory pids", delegated=True)
+    tree = CgroupTree.detect("execbox", mounts_file=mounts, proc_cgroup=_self(tmp_path, unit))
+    assert tree.version == 2 and tree.roots["memory"] == base / "execbox"
+    assert tree.placement is not None and tree.placement.how == "delegated"
+    assert "delegated to execbox" in tree.describe() and "memory pids" in tree.describe()
+    # Once execbox moved itself into its leaf, the same base is found again.
+    leaf = _self(tmp_path, f"{unit}/{cgroup2.LEAF}")
+    again = CgroupTree.detect("execbox", mounts_file=mounts, proc_cgroup=leaf)
+    assert again.roots == tree.roots
+
+
+def test_v2_delegated_cgroup_without_memory_says_what_to_fix(tmp_path: Path) -> None:
+    unit = "/system.slice/execbox.service"
+    _, mounts = _v2_host(tmp_path, unit, "cpu pids", delegated=True)
+    with pytest.raises(SandboxUnavailable) as caught:
+        CgroupTree.detect("execbox", mounts_file=mounts, proc_cgroup=_self(tmp_path, unit))
+    assert "execbox.service (delegated) lacks the memory controller" in str(caught.value)
+    assert "Delegate=yes" in str(caught.value)
+
+
+def _cgroup2_options() -> list[str] | None:
+    with open("/proc/self/mounts") as handle:
+        for line in handle:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return fields[3].split(",")
+    return None
+
+
+@pytest.mark.skipif(_cgroup2_options() is None, reason="no cgroup2 mount on this host")
+def test_favordynmods_keeps_every_option_the_host_mounted_cgroup2_with() -> None:
+    tree = CgroupTree.detect("execbox")
+    assert tree.unified is not None
+    before = [o for o in _cgroup2_options() or [] if o != "favordynmods"]
+    # Start from a mount without the option, as a host would have it.
+    subprocess.run(
+        ["mount", "-o", ",".join(["remount", *before]), "none", str(tree.unified)], check=True
+    )
+    assert "favordynmods" not in (_cgroup2_options() or [])
+    assert tree.favor_dynamic_changes()
+    assert sorted(_cgroup2_options() or []) == sorted([*before, "favordynmods"])
+
+
+def _is_v2() -> bool:
+    return CgroupTree.detect("execbox").version == 2
+
+
+@pytest.mark.skipif(not _is_v2(), reason="this host is cgroup v1 (see scripts/test-cgroup-v2)")
+def test_on_v2_execbox_holds_no_process_where_controllers_are_enabled(
+    run: Runner, backend_name: str
+) -> None:
+    if backend_name != "native":
+        pytest.skip("the native backend's own cgroup tree")
+    result = run("python", "print('ran')\n")
+    assert (result.status, result.stdout) == (Status.OK, "ran\n")
+    tree = CgroupTree.detect("execbox")
+    assert tree.placement is not None
+    base = tree.placement.base
+    enabled = (base / "cgroup.subtree_control").read_text().split()
+    assert {"memory", "cpu", "pids"} <= set(enabled)
+    own = Path("/sys/fs/cgroup") / cgroup2.own_cgroup().lstrip("/")
+    if tree.placement.how == "root":
+        assert own == base == Path("/sys/fs/cgroup")
+    else:  # no-internal-processes: everything of the base moved into the leaf
+        assert (base / "cgroup.procs").read_text() == ""
+        assert own == base / cgroup2.LEAF
+    runs = tree.roots["memory"]
+    assert {"memory", "cpu", "pids"} <= set((runs / "cgroup.subtree_control").read_text().split())
+
+
+@pytest.mark.skipif(
+    not (
+        _is_v2()
+        and cgroup2.SYSTEMD_RUNNING.is_dir()
+        and Path("/run/dbus/system_bus_socket").exists()  # systemd-run --wait needs D-Bus
+        and shutil.which("systemd-run")
+    ),
+    reason="needs systemd as PID 1 on cgroup v2 and a D-Bus system bus",
+)
+def test_under_a_unit_without_delegation_execbox_makes_its_own_delegated_scope(
+    tmp_path: Path,
+) -> None:
+    data = Path(tempfile.mkdtemp(prefix="execbox-scope-", dir="/var/tmp"))
+    hog = data / "hog.py"
+    hog.write_text(
+        "print('start', flush=True)\nb = []\nwhile True:\n    b.append(bytearray(1 << 20))\n"
+    )
+    hello = data / "hello.py"
+    hello.write_text("print('hello')\n")
+    execbox = str(Path(sys.executable).with_name("execbox"))
+
+    def in_plain_unit(program: Path) -> dict[str, object]:
+        argv = [
+            "systemd-run", "--wait", "--pipe", "--quiet", "--collect", "-p", "Delegate=no",
+            "-E", f"EXECBOX_DATA_DIR={data}", "-E", "EXECBOX_SANDBOX_UID_BASE=1950000",
+            "-E", "EXECBOX_SANDBOX_UID_COUNT=8",
+            execbox, "run", "--json", "--memory-limit", "32", str(program),
+        ]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=240, check=False)
+        assert done.stdout, done.stderr
+        return dict(json.loads(done.stdout))
+
+    assert (in_plain_unit(hello)["status"], in_plain_unit(hello)["stdout"]) == ("ok", "hello\n")
+    hogged = in_plain_unit(hog)
+    assert (hogged["status"], hogged["stdout"]) == ("memory_limit", "start\n")
+    units = subprocess.run(
+        ["systemctl", "list-units", "--all", "--plain", "--no-legend", "execbox-*.scope"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert units.stdout.strip() == ""
+
+
+SOCKET_FILLER = """
+import socket, sys
+fill = sys.argv[1] == "fill"
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(16)
+queued, kept = 0, []
+for _ in range(8):
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    kept += [client, peer]
+    client.setblocking(False)
+    try:
+        while fill:
+            queued += client.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+print("queued", queued, flush=True)
+"""
+
+
+@pytest.mark.skipif(not _is_v2(), reason="v1's TCP accounting is tested with the v1 code")
+def test_on_v2_socket_buffers_are_charged_to_the_run(run: Runner, backend_name: str) -> None:
+    if backend_name != "native":
+        pytest.skip("the native backend's own cgroups")
+    idle = run("python", SOCKET_FILLER, args=["idle"], memory_limit=64)
+    assert (idle.status, idle.stdout) == (Status.OK, "queued 0\n"), idle
+    result = run("python", SOCKET_FILLER, args=["fill"], memory_limit=64)
+    assert result.status is Status.OK, result
+    queued = int(result.stdout.split()[1])
+    # Unread data sits in kernel socket buffers, not in Python's heap: only if those
+    # buffers are charged to the run's cgroup does its peak memory grow with them.
+    assert queued >= 8 * MIB
+    assert idle.memory_used + queued // 2 <= result.memory_used <= 64 * MIB

@@ -182,7 +182,7 @@ class NativeBackend:
         yield Check("root", os.geteuid() == 0, f"euid {os.geteuid()}", "run execbox as root")
         try:
             tree = CgroupTree.detect(self.settings.cgroup_name)
-            yield Check("cgroups", True, f"v{tree.version} at {tree.roots['memory'].parent}")
+            yield Check("cgroups", True, tree.describe())
             if self.settings.cgroup_favor_dynmods:
                 fast = tree.favor_dynamic_changes()
                 yield Check(

@@ -3,10 +3,11 @@
 Both hierarchies are supported.  cgroup v1 (this project's CI host) mounts each
 controller separately (``cpu`` and ``cpuacct`` may or may not share a mount), so
 a step's cgroup is one directory per distinct mount; v2 is one directory.  Run
-cgroups live under ``<mount>/<name>/<owner>_<step>`` (``<pid>.<start time>``, see
-:mod:`execbox.sandbox.leftovers`): the owner prefix lets a starting process
-remove what a dead one left behind without touching the runs of another live
-execbox process on the same host.
+cgroups live under ``<base>/<name>/<owner>_<step>`` (``<pid>.<start time>``, see
+:mod:`execbox.sandbox.leftovers`), where the base is the mount on v1 and, on v2, the
+cgroup delegated to execbox (:mod:`execbox.sandbox.native.cgroup2`): the owner prefix lets
+a starting process remove what a dead one left behind without touching the runs of another
+live execbox process on the same host.
 
 Socket buffers count against the run too.  v2 charges them to ``memory.max``.
 v1 charges them only in a cgroup whose ``memory.kmem.tcp.limit_in_bytes`` was
@@ -30,6 +31,7 @@ from pathlib import Path
 from execbox.errors import SandboxUnavailable
 from execbox.limits import Limits
 from execbox.sandbox.leftovers import orphans, owner_tag
+from execbox.sandbox.native import cgroup2
 from execbox.sandbox.policy import pids_max
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
@@ -161,10 +163,17 @@ def _rmdir_retry(directory: Path, timeout_s: float = 2.0) -> None:
 class CgroupTree:
     """Where execbox creates step cgroups on this host, and how."""
 
-    def __init__(self, version: int, roots: dict[str, Path], unified: Path | None = None) -> None:
+    def __init__(
+        self,
+        version: int,
+        roots: dict[str, Path],
+        unified: Path | None = None,
+        placement: cgroup2.Placement | None = None,
+    ) -> None:
         self.version = version
         self.roots = roots
         self.unified = unified
+        self.placement = placement  # v2 only: the delegated cgroup the tree lives under
         self.owner = owner_tag()
 
     @classmethod
@@ -173,8 +182,10 @@ class CgroupTree:
         name: str = "execbox",
         mounts_file: str = "/proc/self/mounts",
         cmdline_file: str = "/proc/cmdline",
+        proc_cgroup: str = "/proc/self/cgroup",
     ) -> CgroupTree:
-        """Find the controllers: v1 if its memory controller is mounted, else v2."""
+        """Find the controllers: v1 if its memory controller is mounted, else v2 (under
+        this process's delegated cgroup or the root).  Creates nothing."""
         _require_socket_accounting(cmdline_file)
         v1: dict[str, Path] = {}
         v2: Path | None = None
@@ -193,33 +204,45 @@ class CgroupTree:
         if all(c in v1 for c in V1_CONTROLLERS):
             return cls(1, {c: v1[c] / name for c in V1_CONTROLLERS}, v2)
         if v2 is not None:
-            available = (
-                (v2 / "cgroup.controllers").read_text().split()
-                if (v2 / "cgroup.controllers").exists()
-                else []
-            )
-            missing = {"memory", "cpu", "pids"} - set(available)
-            if not missing:
-                root = v2 / name
-                return cls(2, {c: root for c in ("memory", "cpu", "cpuacct", "pids")}, v2)
+            placement = cgroup2.locate(v2, proc_cgroup)
+            if not placement.missing:
+                return cls(2, _v2_roots(placement.base / name), v2, placement)
             raise SandboxUnavailable(
-                f"cgroup v2 at {v2} lacks the {', '.join(sorted(missing))} controller(s); "
-                "enable them (systemd: Delegate=yes) or boot with cgroup v2 controllers"
+                f"cgroup v2: {placement.base} ({placement.how}) lacks the "
+                f"{', '.join(placement.missing)} controller(s); "
+                f"{cgroup2.missing_controllers_fix(placement)}"
             )
         raise SandboxUnavailable(
             "no usable cgroups: mount cgroup v2 at /sys/fs/cgroup or the v1 memory, cpu, "
             "cpuacct and pids controllers"
         )
 
+    def describe(self) -> str:
+        """What ``execbox doctor`` says about the hierarchy found."""
+        if self.version == 1 or self.placement is None:
+            return f"v1 at {self.roots['memory'].parent} ({', '.join(V1_CONTROLLERS)})"
+        how = {
+            "root": "the hierarchy's root",
+            "delegated": "a cgroup delegated to execbox (Delegate=yes)",
+        }.get(self.placement.how, "not delegated")
+        if self.placement.how == "not delegated" and cgroup2.SYSTEMD_RUNNING.is_dir():
+            how += ": execbox moves into a delegated systemd scope of its own at start"
+        return (
+            f"v2 at {self.unified}; runs under {self.roots['memory']} in {how}; "
+            f"controllers there: {' '.join(self.placement.controllers)}"
+        )
+
     def prepare(self) -> None:
         """Create execbox's subtree (enabling v2 controllers) and remove dead owners' leftovers."""
         try:
+            if self.version == 2 and self.unified and self.placement:
+                self.placement = cgroup2.claim(self.unified, self.placement)
+                self.roots = _v2_roots(self.placement.base / self.roots["memory"].name)
+                cgroup2.enable_controllers(self.placement.base)
             for root in self._distinct(self.roots.values()):
                 root.mkdir(exist_ok=True)
-            if self.version == 2:
-                root = self.roots["memory"]
-                for parent in (root.parent, root):
-                    _write(parent / "cgroup.subtree_control", "+memory +cpu +pids")
+            if self.version == 2:  # the runs' tree holds no process: no leaf needed
+                _write(self.roots["memory"] / "cgroup.subtree_control", "+memory +cpu +pids")
         except OSError as exc:
             raise SandboxUnavailable(
                 f"cannot create cgroups under {self.roots['memory']}: {exc} (run as root)"
@@ -237,16 +260,24 @@ class CgroupTree:
         """
         if self.unified is None:
             return False
-        options = ""
+        options: list[str] = []
         with open("/proc/self/mounts") as handle:
             for line in handle:
                 fields = line.split()
                 if len(fields) > 3 and fields[1] == str(self.unified) and fields[2] == "cgroup2":
-                    options = fields[3]
-        if "favordynmods" in options.split(","):
+                    options = fields[3].split(",")
+        if "favordynmods" in options:
             return True
+        # A remount resets every option it does not name (systemd's nsdelegate and
+        # memory_recursiveprot, nosuid...): name them all, so only favordynmods is added.
         done = subprocess.run(
-            ["mount", "-o", "remount,favordynmods", "none", str(self.unified)],
+            [
+                "mount",
+                "-o",
+                ",".join(["remount", *options, "favordynmods"]),
+                "none",
+                str(self.unified),
+            ],
             capture_output=True,
             check=False,
         )
@@ -326,6 +357,10 @@ def _require_socket_accounting(cmdline_file: str) -> None:
                 "the kernel was booted with cgroup.memory=nosocket, so socket buffers would "
                 "escape every run's memory limit: remove it from the kernel command line"
             )
+
+
+def _v2_roots(root: Path) -> dict[str, Path]:
+    return {c: root for c in ("memory", "cpu", "cpuacct", "pids")}
 
 
 def _owner(entry: Path) -> str | None:
