@@ -34,8 +34,9 @@ def _outcomes(name: str, args: tuple[int, ...]) -> set[int | None]:
 
 
 def _samples() -> list[tuple[int, int]]:
-    edges = [0, 1, 2, 3, 5, 8, 9, 10, 11, 15, 16, 17, 46, 1026, 0x20008, 0x80, 1 << 31]
-    edges += [1 << 32, (1 << 32) | 2, (1 << 32) | 1026, 0xFFFFFFFF, M64, 0x7E020000]
+    edges = [0, 1, 2, 3, 5, 8, 9, 10, 11, 15, 16, 17, 46, 1026, 0x20008, 0x20009, 0x80, 1 << 31]
+    edges += [1 << 32, (1 << 32) | 2, (1 << 32) | 1026, 0xFFFFFFFF, 0xFFFFFFFE, 0x7FFFFFFF]
+    edges += [(1 << 32) | 0xFFFFFFFF, M64, 0x7E020000]
     rnd = random.Random(10)
     randoms = [rnd.getrandbits(rnd.choice((4, 12, 33, 64))) for _ in range(60)]
     values = edges + randoms
@@ -72,6 +73,11 @@ def test_argument_rules_decide_every_value_exactly_once(name: str) -> None:
         ("personality", (0x0008, 0), None),
         ("personality", (0x0040000, 0), errno.EPERM),  # ADDR_NO_RANDOMIZE
         ("personality", (1 << 32, 0), errno.EPERM),  # PER_LINUX to the kernel
+        ("personality", (0xFFFFFFFF, 0), None),  # the query
+        ("personality", (0xFFFFFFFE, 0), errno.EPERM),
+        ("personality", (0x7FFFFFFF, 0), errno.EPERM),
+        ("personality", (0x20009, 0), errno.EPERM),
+        ("personality", (1 << 32 | 0xFFFFFFFF, 0), errno.EPERM),
     ],
 )
 def test_argument_rules_decide_as_intended(

@@ -267,3 +267,12 @@ def test_tools_that_would_watch_fall_back(run: Runner) -> None:
     )
     result = run("bash", code)
     assert result.stdout.split() == ["one", "two"], result
+
+
+def test_personality_can_be_read_but_only_set_to_harmless_values(run: Runner) -> None:
+    code = CALLS + (
+        "for persona in (0xFFFFFFFF, 0x0008, 0x0, 0x0400000, 0x0040000, 0xFFFFFFFE, 1 << 32):\n"
+        "    print(call(135, persona))\n"  # personality(2)
+    )
+    result = run("python", code)
+    assert result.stdout.split() == ["ok", "ok", "ok", "EPERM", "EPERM", "EPERM", "EPERM"], result

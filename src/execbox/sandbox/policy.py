@@ -135,6 +135,8 @@ INET_SOCKET_TYPES = (SOCK_STREAM, SOCK_DGRAM)
 """TCP and UDP (and unprivileged ICMP datagrams); raw, packet and SCTP sockets are refused."""
 PERSONALITIES = (0x0, 0x0008, 0x20000, 0x20008)
 """PER_LINUX, with UNAME26 and ADDR_COMPAT_LAYOUT or not: what Docker's default allows."""
+PERSONALITY_QUERY = 0xFFFFFFFF
+"""personality(0xffffffff) reads the personality and changes nothing (GCL exits without it)."""
 F_NOTIFY = 1026
 """fcntl's dnotify: directory change notifications on shared paths, refused like inotify."""
 
@@ -205,16 +207,22 @@ def _socket_rules() -> list[SyscallRule]:
 
 
 def _personality_rules() -> list[SyscallRule]:
-    """The allowed personalities; any other bit set: EPERM (so is the 0xffffffff query,
-    which nothing common uses)."""
+    """The allowed personalities and the 0xffffffff query; every other value: EPERM.
+
+    Split on bit 0, which only the query has among the allowed values: with bit 0 set,
+    a value is refused if some other of the low 32 bits is clear (it is not the query);
+    with bit 0 clear, if it has a bit no allowed personality has.  Above 32 bits: EPERM."""
     allowed_bits = 0
     for value in PERSONALITIES:
         allowed_bits |= value
-    rules = [SyscallRule("personality", None, (_eq(0, v),)) for v in PERSONALITIES]
-    for bit in range(64):
+    allowed = (*PERSONALITIES, PERSONALITY_QUERY)
+    rules = [SyscallRule("personality", None, (_eq(0, v),)) for v in allowed]
+    rules.append(SyscallRule("personality", errno.EPERM, (ArgCheck(0, "gt", PERSONALITY_QUERY),)))
+    for bit in range(1, _UINT_BITS):
+        mask = 1 << bit | 1
+        rules.append(SyscallRule("personality", errno.EPERM, (_masked(0, mask, 1),)))
         if not (1 << bit) & allowed_bits:
-            mask = 1 << bit
-            rules.append(SyscallRule("personality", errno.EPERM, (_masked(0, mask, mask),)))
+            rules.append(SyscallRule("personality", errno.EPERM, (_masked(0, mask, 1 << bit),)))
     return rules
 
 
