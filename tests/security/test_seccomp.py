@@ -203,7 +203,7 @@ def test_netlink_queues_cannot_hold_memory_outside_the_cgroup(run: Runner) -> No
     assert result.status is Status.OK, result
     assert lines[:2] == ["refused 1", "refused 1"] and lines[-1] == "end", result
     during_kb = int(lines[2].split()[1])
-    assert during_kb - before_kb < 64 * 1024, (before_kb, during_kb)
+    assert during_kb - before_kb < 128 * 1024, (before_kb, during_kb)  # the attack: ~800 MB
 
 
 AIO_CONTEXTS = CALLS + (
