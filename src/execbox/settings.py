@@ -116,6 +116,20 @@ class Settings(BaseSettings):
     max_stdin_bytes: int = Field(
         1 << 20, ge=0, le=1 << 30, description="largest stdin of a run, bytes"
     )
+    interactive_time_limit_s: float = Field(
+        120.0,
+        gt=0,
+        le=DAY_S,
+        description="wall-clock limit of a streaming (WebSocket) run, seconds, so that a "
+        "person has time to type; its CPU-time limit stays the plan's",
+    )
+    max_pending_input_bytes: int = Field(
+        1 << 16,
+        ge=1024,
+        le=1 << 30,
+        description="input of a streaming run held while the program does not read it, bytes; "
+        "past it the client is read no further until the program catches up",
+    )
     max_args: int = Field(64, ge=0, le=4096, description="most command-line args of a run")
     max_arg_bytes: int = Field(
         4096, ge=1, le=131_072, description="longest command-line arg, bytes (Linux: 128 KiB)"

@@ -9,9 +9,10 @@ A job carries plain data only (no callables), so it can cross a process boundary
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from execbox.limits import Limits
+from execbox.live import LiveRun
 from execbox.program import SourceFile
 from execbox.results import RunResult
 
@@ -35,6 +36,16 @@ class JobOutcome:
     """Time from submission until a worker took the job."""
     work_s: float
     """Time the worker spent on the job, sandbox set-up and tear-down included."""
+
+
+@runtime_checkable
+class LiveDispatcher(Protocol):
+    """A dispatcher whose runs can stream (output as written, input, a stop): the embedded
+    pool.  A run on a remote worker cannot (the live channel does not cross processes)."""
+
+    async def submit_live(self, job: RunJob, live: LiveRun) -> JobOutcome:
+        """As ``Dispatcher.submit``, the run streaming to ``live``."""
+        ...
 
 
 class Dispatcher(Protocol):

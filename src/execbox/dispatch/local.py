@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from execbox.dispatch.base import JobOutcome, RunJob
 from execbox.engine import Engine
 from execbox.errors import ExecboxError, NoCapacity
+from execbox.live import LiveRun
 from execbox.results import RunResult
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,21 @@ class LocalDispatcher:
             return self._accepted
 
     async def submit(self, job: RunJob) -> JobOutcome:
+        return await self._submit(job, None)
+
+    async def submit_live(self, job: RunJob, live: LiveRun) -> JobOutcome:
+        """As :meth:`submit`, the run streaming to ``live`` (the embedded pool runs jobs in
+        this process, so a live channel can reach the sandbox)."""
+        return await self._submit(job, live)
+
+    async def _submit(self, job: RunJob, live: LiveRun | None) -> JobOutcome:
         with self._lock:
             if self._closed:
                 raise NoCapacity("The service is shutting down; try again shortly.", 5)
             if self._accepted >= self.workers + self.queue_limit:
                 raise NoCapacity("Every worker is busy and the queue is full; try again.", 2)
             self._accepted += 1
-        future: Future[JobOutcome] = self._pool.submit(self._work, job, time.monotonic())
+        future: Future[JobOutcome] = self._pool.submit(self._work, job, time.monotonic(), live)
         future.add_done_callback(self._done)
         # shield: a client that goes away must not cancel a run already accepted
         return await asyncio.shield(asyncio.wrap_future(future))
@@ -61,12 +70,12 @@ class LocalDispatcher:
         with self._lock:
             self._accepted -= 1
 
-    def _work(self, job: RunJob, submitted: float) -> JobOutcome:
+    def _work(self, job: RunJob, submitted: float, live: LiveRun | None) -> JobOutcome:
         started = time.monotonic()
         with self._lock:
             self._running += 1
         try:
-            result = self._execute(job)
+            result = self._execute(job, live)
         finally:
             with self._lock:
                 self._running -= 1
@@ -74,7 +83,7 @@ class LocalDispatcher:
             result, queue_wait_s=started - submitted, work_s=time.monotonic() - started
         )
 
-    def _execute(self, job: RunJob) -> RunResult:
+    def _execute(self, job: RunJob, live: LiveRun | None) -> RunResult:
         try:
             language = self.engine.registry.get(job.language)
             return self.engine.run(
@@ -84,6 +93,7 @@ class LocalDispatcher:
                 stdin=job.stdin,
                 args=job.args,
                 run_id=job.run_id,
+                live=live,
             )
         except ExecboxError as exc:
             log.error("run %s could not be executed: %s", job.run_id, exc)

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from execbox.languages.registry import Language
 from execbox.limits import Limits
+from execbox.live import LiveStep
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class StepSpec:
     """Extra host paths bound read-only at the same place (a language's needs)."""
     kind: str = "run"
     """``compile`` or ``run``: used for naming and messages."""
+    live: LiveStep | None = field(default=None, compare=False)
+    """When someone watches the run: output is passed on as it is read, a stop ends the step
+    and, if the step ``takes_input``, its stdin is the live run's input (``stdin`` unused)."""
 
 
 @dataclass(frozen=True)

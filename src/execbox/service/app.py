@@ -34,6 +34,7 @@ from execbox.service.proxies import ForwardedMiddleware
 from execbox.service.routes import router
 from execbox.service.runner import RunService
 from execbox.service.schemas import LanguageInfo
+from execbox.service.ws_run import router as ws_router
 from execbox.settings import Settings
 from execbox.store import Clock, Database, plans, utcnow
 
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(router)
     app.include_router(judge0_router)
     app.include_router(piston_router)
+    app.include_router(ws_router)
     _mount_editor(app)
     return app
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -170,9 +171,14 @@ def parse_body(model: type[M], raw: bytes) -> M:
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    refused = _validation_refusal(exc)
+    return error_response(refused.status, refused.code, refused.message, field=refused.field)
+
+
+def _validation_refusal(exc: RequestValidationError) -> Refusal:
     errors = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in errors):
-        return error_response(400, "invalid_json", "The request body is not valid JSON.")
+        return Refusal(400, "invalid_json", "The request body is not valid JSON.")
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     field = _field_name(first.get("loc", ()))
     if first.get("type") == "missing":
@@ -181,7 +187,38 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         message = f"The request body is invalid: {first.get('msg', 'invalid')}."
     else:
         message = f"The field {field!r} is invalid: {first.get('msg', 'invalid')}."
-    return error_response(422, "invalid_request", message, field=field)
+    return Refusal(422, "invalid_request", message, field=field)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused request as the HTTP API answers it, for protocols that are not HTTP
+    responses (a WebSocket's error frame)."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+    retry_after: int | None = None
+
+
+def refusal_of(exc: Exception) -> Refusal | None:
+    """What the HTTP API would answer for ``exc``; None for an unexpected failure."""
+    if isinstance(exc, RequestError):
+        status, code = next(v for k, v in _SLUGS.items() if isinstance(exc, k))
+        retry = exc.retry_after_s if isinstance(exc, QuotaExceeded) else None
+        return Refusal(status, code, exc.message, exc.field, retry)
+    if isinstance(exc, NoCapacity):
+        return Refusal(
+            503, getattr(exc, "code", "no_capacity"), exc.message, retry_after=exc.retry_after_s
+        )
+    if isinstance(exc, RequestValidationError):
+        return _validation_refusal(exc)
+    if isinstance(exc, OperationalError):
+        return Refusal(
+            503, "database_unavailable", "The database is unavailable; try again.", retry_after=5
+        )
+    return None
 
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -77,3 +77,9 @@ def guest_id(request: Request) -> str:
     if not isinstance(value, str):
         raise RuntimeError("GuestIdMiddleware is not installed")
     return value
+
+
+def websocket_guest_id(scope: Scope) -> str:
+    """A WebSocket's guest id: the one its browser's cookie carries (the editor page set it),
+    else a fresh one (a client without cookies gets its result, and no history)."""
+    return _cookie_value(scope) or new_guest_id()

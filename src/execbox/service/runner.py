@@ -15,16 +15,17 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from execbox.dispatch import Dispatcher, JobOutcome, RunJob
+from execbox.dispatch import Dispatcher, JobOutcome, LiveDispatcher, RunJob
 from execbox.errors import InvalidInput, NoCapacity, RequestError
 from execbox.languages import LanguageRegistry
 from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
+from execbox.live import LiveRun, OutputSink
 from execbox.program import SourceFile, check_names, layout, total_bytes
 from execbox.results import RunResult
 from execbox.service.auth import Caller, identify
@@ -65,6 +66,17 @@ class Submitted:
 
     run_id: str
     done: asyncio.Task[Finished]
+
+
+@dataclass(frozen=True)
+class LiveHandle:
+    """An accepted streaming run: its id and language, its live channel (input, stop) and
+    the task that ends with its stored result."""
+
+    run_id: str
+    language: str
+    live: LiveRun
+    result: asyncio.Task[RunResponse]
 
 
 class RunService:
@@ -128,6 +140,52 @@ class RunService:
             usage=Usage.of(caller.plan, finished.runs_today),
         )
 
+    async def start_live(
+        self,
+        caller: Caller,
+        request: RunRequest,
+        sink: OutputSink,
+        *,
+        interactive_wall: bool = True,
+        api: str = "execbox",
+        api_request: dict[str, Any] | None = None,
+    ) -> LiveHandle:
+        """Admit ``request`` as a streaming run, with the same checks, quota and run log as
+        :meth:`run`; output goes to ``sink`` (called from a worker thread) as it is written.
+
+        Its wall-clock limit is the interactive one (a person types) unless
+        ``interactive_wall`` is false; its CPU-time limit is the plan's.  The run is stored
+        whatever happens to the client."""
+        if not isinstance(self.dispatcher, LiveDispatcher):
+            raise NoCapacity(
+                "Streaming runs need the all-in-one server (execbox serve); this node hands "
+                "runs to remote workers.",
+                60,
+            )
+        live = LiveRun(
+            sink,
+            stdin=request.stdin.encode(),
+            max_pending_input=self.settings.max_pending_input_bytes,
+        )
+        submitted = await self.submit(
+            caller,
+            request,
+            api=api,
+            api_request=api_request,
+            live=live,
+            interactive=interactive_wall,
+        )
+
+        async def respond() -> RunResponse:
+            finished = await asyncio.shield(submitted.done)
+            return RunResponse(
+                **RunView.of(finished.run_id, finished.result).model_dump(),
+                usage=Usage.of(caller.plan, finished.runs_today),
+            )
+
+        language = self.registry.get(request.language).id
+        return LiveHandle(submitted.run_id, language, live, asyncio.create_task(respond()))
+
     async def submit(
         self,
         caller: Caller,
@@ -135,9 +193,12 @@ class RunService:
         *,
         api: str = "execbox",
         api_request: dict[str, Any] | None = None,
+        live: LiveRun | None = None,
+        interactive: bool = False,
     ) -> Submitted:
         """Check and record ``request`` and start it; answers as soon as it is accepted
-        (the run goes on, and is stored, whatever happens to the caller)."""
+        (the run goes on, and is stored, whatever happens to the caller).  With ``live``
+        the run streams to it; ``interactive`` gives it the interactive wall-clock limit."""
         plan = caller.plan
         files = _program(request)
         size = total_bytes(files)
@@ -171,6 +232,10 @@ class RunService:
         self._check_inputs(request)
         if not self.dispatcher.has_capacity():
             raise NoCapacity("Every worker is busy and the queue is full; try again.", 2)
+        if interactive:
+            limits = replace(
+                limits, time_s=max(limits.time_s, self.settings.interactive_time_limit_s)
+            )
 
         run_id = uuid.uuid4().hex
         accepted = Accepted(run_id, language.id, files, request, api, api_request)
@@ -185,7 +250,7 @@ class RunService:
             limits,
             files=tuple(files) if request.files is not None else (),
         )
-        task = asyncio.create_task(self._execute(caller, job))
+        task = asyncio.create_task(self._execute(caller, job, live))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Submitted(run_id, task)
@@ -237,9 +302,13 @@ class RunService:
             )
             return True
 
-    async def _execute(self, caller: Caller, job: RunJob) -> Finished:
+    async def _execute(self, caller: Caller, job: RunJob, live: LiveRun | None) -> Finished:
         try:
-            outcome = await self.dispatcher.submit(job)
+            if live is not None:
+                assert isinstance(self.dispatcher, LiveDispatcher)
+                outcome = await self.dispatcher.submit_live(job, live)
+            else:
+                outcome = await self.dispatcher.submit(job)
         except NoCapacity:
             await self._db(lambda: self._withdraw(job.run_id))
             raise

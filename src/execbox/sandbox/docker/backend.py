@@ -324,9 +324,24 @@ class DockerBackend:
             with contextlib.suppress(docker.errors.DockerException):
                 client.api.kill(container, signal="SIGTERM")
 
+        live = step.live
         try:
-            feed_stdin(sock, GO + step.stdin)
-            streams = read_streams(sock, limits.output_bytes, deadline, stop)
+            if live is None:
+                feed_stdin(sock, GO + step.stdin)
+                streams = read_streams(sock, limits.output_bytes, deadline, stop)
+            else:
+                # A stop asks the init to end everything, as the output cap does: the init
+                # still reports the step's CPU time and memory.
+                pump: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+                if live.takes_input:
+                    sock.sendall(GO)  # before the pump writes the input after it
+                    pump = live.pump_input(sock.fileno(), lambda: sock.shutdown(socket.SHUT_WR))
+                else:
+                    feed_stdin(sock, GO + step.stdin)
+                with live.stoppable(stop), pump:
+                    streams = read_streams(
+                        sock, limits.output_bytes, deadline, stop, on_output=live.output
+                    )
         finally:
             close = getattr(attached, "close", None)
             if callable(close):

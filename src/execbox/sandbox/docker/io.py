@@ -73,10 +73,17 @@ def feed_stdin(sock: socket.socket, data: bytes) -> threading.Thread:
 class _InitFrames:
     """Splits the init's stdout into its frames, keeping the program's output up to ``cap``."""
 
-    def __init__(self, result: Streams, cap: int, on_limit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        result: Streams,
+        cap: int,
+        on_limit: Callable[[], None],
+        on_output: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self.result = result
         self.cap = cap
         self.on_limit = on_limit
+        self.on_output = on_output
         self.pending = bytearray()
 
     def feed(self, data: bytes | bytearray) -> None:
@@ -99,7 +106,10 @@ class _InitFrames:
             elif not result.output_limited:
                 target = result.stdout if kind == _FRAME_STDOUT else result.stderr
                 room = self.cap - len(target)
-                target += payload[:room]
+                kept = payload[:room]
+                target += kept
+                if self.on_output is not None and kept:
+                    self.on_output("stdout" if kind == _FRAME_STDOUT else "stderr", kept)
                 if len(payload) > room:
                     result.output_limited = True
                     self.on_limit()
@@ -110,11 +120,17 @@ class _InitFrames:
 
 
 def read_streams(
-    sock: socket.socket, cap: int, deadline: float, on_limit: Callable[[], None]
+    sock: socket.socket,
+    cap: int,
+    deadline: float,
+    on_limit: Callable[[], None],
+    on_output: Callable[[str, bytes], None] | None = None,
 ) -> Streams:
-    """Read until the container closes the connection or ``deadline`` (monotonic) passes."""
+    """Read until the container closes the connection or ``deadline`` (monotonic) passes.
+
+    ``on_output(stream, data)`` gets each piece of output that was kept, as it is read."""
     result = Streams()
-    frames = _InitFrames(result, cap, on_limit)
+    frames = _InitFrames(result, cap, on_limit, on_output)
     pending = bytearray()
     while True:
         left = deadline - time.monotonic()

@@ -22,12 +22,13 @@ Theory of operation, for one step:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -288,10 +289,18 @@ class NativeBackend:
 
         proc: subprocess.Popen[bytes] | None = None
         pidfd = -1
+        live = step.live
+        stdin_w = -1  # the live input's pipe: owned by the pump once it starts
+        pump: AbstractContextManager[None] = nullcontext()
         try:
-            stdin_fd = keep(os.memfd_create("stdin", os.MFD_CLOEXEC))
-            write_all(stdin_fd, step.stdin)
-            os.lseek(stdin_fd, 0, os.SEEK_SET)
+            if live is not None and live.takes_input:
+                stdin_fd, stdin_w = os.pipe()
+                keep(stdin_fd)
+                pump = live.pump_input(stdin_w, functools.partial(os.close, stdin_w))
+            else:
+                stdin_fd = keep(os.memfd_create("stdin", os.MFD_CLOEXEC))
+                write_all(stdin_fd, step.stdin)
+                os.lseek(stdin_fd, 0, os.SEEK_SET)
             out_r, out_w = map(keep, os.pipe())
             err_r, err_w = map(keep, os.pipe())
             json_r, json_w = map(keep, os.pipe())
@@ -336,8 +345,13 @@ class NativeBackend:
             os.write(block_w, b"1")
             close_fd(block_w, opened)
             close_fd(status_w, opened)
-            return supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r)
+            close_fd(stdin_fd, opened)  # the sandbox holds it now
+            with pump:
+                stdin_w = -1
+                return supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r, live)
         finally:
+            if stdin_w >= 0:  # the pump never started
+                close_quiet(stdin_w)
             if pidfd >= 0:
                 kill_pidfd(pidfd)
                 os.close(pidfd)

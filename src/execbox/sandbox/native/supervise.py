@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from execbox.errors import SandboxError
 from execbox.limits import Limits
+from execbox.live import LiveStep
 from execbox.sandbox.base import StepOutcome
 from execbox.sandbox.native.cgroups import Cgroup
 from execbox.sandbox.policy import cpu_limited
@@ -39,11 +40,14 @@ class _Capture:
     data: bytearray = field(default_factory=bytearray)
     over: bool = False
 
-    def add(self, chunk: bytes) -> None:
+    def add(self, chunk: bytes) -> bytes:
+        """Keeps what fits under the cap; answers what was kept."""
         room = self.cap - len(self.data)
         if len(chunk) > room:
             self.over = True
-        self.data += chunk[: max(room, 0)]
+        kept = chunk[: max(room, 0)]
+        self.data += kept
+        return kept
 
 
 def supervise(
@@ -54,6 +58,25 @@ def supervise(
     out_r: int,
     err_r: int,
     status_r: int,
+    live: LiveStep | None = None,
+) -> StepOutcome:
+    """Read the step to its end; with ``live``, pass output on as it is read and let a stop
+    kill the step (a stopped step is reported as killed by SIGKILL)."""
+    if live is None:
+        return _supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r, None)
+    with live.stoppable(lambda: _stop(pidfd, cgroup)):
+        return _supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r, live)
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    pidfd: int,
+    cgroup: Cgroup,
+    limits: Limits,
+    out_r: int,
+    err_r: int,
+    status_r: int,
+    live: LiveStep | None,
 ) -> StepOutcome:
     started = time.monotonic()
     deadline = started + limits.time_s
@@ -94,7 +117,9 @@ def supervise(
                     report += chunk
                     continue
                 capture = captures[fd]
-                capture.add(chunk)
+                kept = capture.add(chunk)
+                if live is not None and kept:
+                    live.output("stdout" if fd == out_r else "stderr", kept)
                 if capture.over and not output_limited:
                     output_limited = True
                     ended_at = time.monotonic()
@@ -104,12 +129,13 @@ def supervise(
     kind, number, wall_ns, what = _parse_report(bytes(report))
     if kind == "sandbox-error":
         raise SandboxError(f"the sandbox's init failed: {what}: {os.strerror(number)}")
-    if kind == "exec-error" and not (timed_out or output_limited):
+    stopped = live is not None and live.stopped
+    if kind == "exec-error" and not (timed_out or output_limited or stopped):
         raise SandboxError(f"cannot start the program: {os.strerror(number)}")
     exit_code = number if kind == "exit" else None
     sig = number if kind == "signal" else None
     oom = stats.oom_kills > 0
-    if kind is None and not (timed_out or output_limited or oom):
+    if kind is None and not (timed_out or output_limited or oom or stopped):
         reap(proc)
         raise SandboxError(
             f"the sandbox ended without a report (bubblewrap exit {proc.returncode})"
