@@ -28,7 +28,8 @@ from contextlib import contextmanager, suppress
 log = logging.getLogger(__name__)
 
 OutputSink = Callable[[str, bytes], None]
-"""Receives ``(stream, data)``: stream ``stdout``, ``stderr`` or ``compile``."""
+"""Receives ``(stream, data)`` in order: ``("stage", b"compile")`` or ``("stage", b"run")``
+when a step starts, then that step's ``stdout`` and ``stderr`` as they are read."""
 
 _PUMP_CHUNK = 65536
 _POLL_MS = 100
@@ -87,6 +88,8 @@ class LiveRun:
     # --- the engine's side ------------------------------------------------------------------
 
     def step(self, kind: str) -> LiveStep:
+        """The live side of the run's next step (``compile`` or ``run``), announced."""
+        self._emit("stage", kind.encode())
         return LiveStep(self, kind)
 
     def _emit(self, stream: str, data: bytes) -> None:
@@ -111,7 +114,7 @@ class LiveStep:
 
     def output(self, stream: str, data: bytes) -> None:
         """A piece of kept output, in the order it was read."""
-        self.run._emit("compile" if self.kind == "compile" else stream, data)
+        self.run._emit(stream, data)
 
     @contextmanager
     def stoppable(self, kill: Callable[[], None]) -> Iterator[None]:

@@ -21,8 +21,14 @@ class Watcher:
         self.events: list[tuple[float, str, bytes]] = []
         self.cond = threading.Condition()
 
+    stage = ""
+
     def __call__(self, stream: str, data: bytes) -> None:
         with self.cond:
+            if stream == "stage":
+                self.stage = data.decode()
+            elif self.stage == "compile":
+                stream = "compile"
             self.events.append((time.monotonic(), stream, data))
             self.cond.notify_all()
 

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from execbox.sandbox.factory import create_backend
-from execbox.service.app import create_app
-from tests.service.conftest import (
-    Server,
-    StartServer,
-    auth,
-    create_user,
-    make_settings,
-    set_plan,
-)
-from tests.service.wsclient import Client, ws_url
+from tests.service.conftest import Server, StartServer, auth, create_user, set_plan
+from tests.service.wsclient import Client, Real, real, real_server, ws_url
+
+__all__ = ["real", "real_server"]  # fixtures
 
 RUN = {"type": "run", "language": "python"}
 
@@ -41,46 +31,6 @@ print(f"Hello, {name}!", flush=True)
 rest = sys.stdin.read()
 print(f"then {len(rest)} bytes", flush=True)
 """
-
-
-@pytest.fixture(scope="module", params=["native", pytest.param("docker", marks=pytest.mark.docker)])
-def real_server(request: pytest.FixtureRequest) -> Iterator[Server]:
-    """One server per backend for this module, on a real sandbox; each test is its own user."""
-    data_dir = Path(tempfile.mkdtemp(prefix="execbox-ws-", dir="/var/tmp"))
-    settings = make_settings(
-        data_dir,
-        f"sqlite:///{data_dir / 'execbox.db'}",
-        backend=str(request.param),
-        interactive_time_limit_s=60,
-    )
-    server = Server(create_app(settings, backend=create_backend(settings)))
-    server.settings = settings  # type: ignore[attr-defined]
-    yield server
-    server.stop()
-
-
-@dataclass
-class Real:
-    """The module's real server as one fresh user sees it."""
-
-    server: Server
-    key: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return auth(self.key)
-
-    def get(self, path: str) -> dict:
-        return dict(self.server.client.get(path, headers=self.headers).json())
-
-
-@pytest.fixture
-def real(real_server: Server) -> Real:
-    return Real(real_server, create_user(real_server, f"u{uuid.uuid4().hex[:12]}", plan="pro"))
 
 
 @pytest.fixture

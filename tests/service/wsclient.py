@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+
+from execbox.sandbox.factory import create_backend
+from execbox.service.app import create_app
+from tests.service.conftest import Server, auth, create_user, make_settings
 
 
 @dataclass
@@ -78,3 +87,43 @@ class Client:
 
 def ws_url(base_url: str, path: str = "/api/ws/run") -> str:
     return base_url + path
+
+
+@pytest.fixture(scope="module", params=["native", pytest.param("docker", marks=pytest.mark.docker)])
+def real_server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """One server per backend and test module, on a real sandbox; each test is its own user."""
+    data_dir = Path(tempfile.mkdtemp(prefix="execbox-ws-", dir="/var/tmp"))
+    settings = make_settings(
+        data_dir,
+        f"sqlite:///{data_dir / 'execbox.db'}",
+        backend=str(request.param),
+        interactive_time_limit_s=60,
+    )
+    server = Server(create_app(settings, backend=create_backend(settings)))
+    server.settings = settings  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+@dataclass
+class Real:
+    """The module's real server as one fresh user sees it."""
+
+    server: Server
+    key: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth(self.key)
+
+    def get(self, path: str) -> dict:
+        return dict(self.server.client.get(path, headers=self.headers).json())
+
+
+@pytest.fixture
+def real(real_server: Server) -> Real:
+    return Real(real_server, create_user(real_server, f"u{uuid.uuid4().hex[:12]}", plan="pro"))

@@ -30,6 +30,7 @@ from execbox.service.health import ReadinessProbe
 from execbox.service.judge0 import router as judge0_router
 from execbox.service.metrics import Metrics
 from execbox.service.piston import router as piston_router
+from execbox.service.piston_connect import router as piston_connect_router
 from execbox.service.proxies import ForwardedMiddleware
 from execbox.service.routes import router
 from execbox.service.runner import RunService
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(judge0_router)
     app.include_router(piston_router)
     app.include_router(ws_router)
+    app.include_router(piston_connect_router)
     _mount_editor(app)
     return app
 

@@ -41,8 +41,11 @@ INPUT_WAIT_S = 0.05
 CLIENT_LEFT = "Stopped: the client disconnected."
 STOPPED = "Stopped on request."
 
-SendOutput = Callable[[str, str], Awaitable[None]]
-"""``send(stream, text)``: one piece of output (stream ``stdout``, ``stderr`` or ``compile``)."""
+SendOutput = Callable[[str, str, str], Awaitable[None]]
+"""``send(stage, stream, text)``: one piece of output of the ``compile`` or ``run`` step's
+``stdout`` or ``stderr``."""
+SendStage = Callable[[str], Awaitable[None]]
+"""``on_stage(stage)``: the ``compile`` or ``run`` step starts."""
 
 
 @dataclass
@@ -71,9 +74,10 @@ class LiveSession:
     def stop(self, reason: str = STOPPED) -> None:
         self.handle.live.stop(reason)
 
-    async def relay(self, send: SendOutput) -> None:
+    async def relay(self, send: SendOutput, on_stage: SendStage | None = None) -> None:
         """Send output as it comes until the run has ended and all of it is sent."""
-        decoders: dict[str, codecs.IncrementalDecoder] = {}
+        decoders: dict[tuple[str, str], codecs.IncrementalDecoder] = {}
+        stage = "run"
         result = self.handle.result
         while True:
             if result.done() and self.queue.empty():
@@ -87,14 +91,17 @@ class LiveSession:
             while not self.queue.empty():
                 pieces.append(self.queue.get_nowait())
             for stream, data in _coalesce(pieces):
-                decoder = decoders.setdefault(stream, _decoder())
+                if stream == "stage":
+                    await _flush(decoders, send)
+                    stage = data.decode()
+                    if on_stage is not None:
+                        await on_stage(stage)
+                    continue
+                decoder = decoders.setdefault((stage, stream), _decoder())
                 text = decoder.decode(data)
                 if text:
-                    await send(stream, text)
-        for stream, decoder in decoders.items():
-            text = decoder.decode(b"", final=True)
-            if text:
-                await send(stream, text)
+                    await send(stage, stream, text)
+        await _flush(decoders, send)
 
     async def result(self) -> RunResponse:
         """The run's stored result; a service failure is an ``internal_error`` result."""
@@ -111,15 +118,18 @@ class LiveSession:
             )
 
 
-async def start_session(runs: RunService, caller: Caller, request: RunRequest) -> LiveSession:
-    """Admit a streaming run (raises the HTTP API's refusals) and start it."""
+async def start_session(
+    runs: RunService, caller: Caller, request: RunRequest, *, interactive_wall: bool = True
+) -> LiveSession:
+    """Admit a streaming run (raises the HTTP API's refusals) and start it; its wall-clock
+    limit is the interactive one unless ``interactive_wall`` is false."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
 
     def sink(stream: str, data: bytes) -> None:  # a worker thread
         loop.call_soon_threadsafe(queue.put_nowait, (stream, data))
 
-    handle = await runs.start_live(caller, request, sink)
+    handle = await runs.start_live(caller, request, sink, interactive_wall=interactive_wall)
     return LiveSession(handle, queue, caller, runs)
 
 
@@ -145,6 +155,17 @@ async def finish(
     return response
 
 
+async def _flush(
+    decoders: dict[tuple[str, str], codecs.IncrementalDecoder], send: SendOutput
+) -> None:
+    """What the decoders hold (a character cut by the step's end), then forget them."""
+    for (stage, stream), decoder in decoders.items():
+        text = decoder.decode(b"", final=True)
+        if text:
+            await send(stage, stream, text)
+    decoders.clear()
+
+
 def _decoder() -> codecs.IncrementalDecoder:
     # The same decoding as the result's text (invalid UTF-8 replaced), piece by piece.
     return codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -154,7 +175,12 @@ def _coalesce(pieces: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """Consecutive pieces of one stream joined, up to ``FRAME_BYTES`` each."""
     merged: list[tuple[str, bytearray]] = []
     for stream, data in pieces:
-        if merged and merged[-1][0] == stream and len(merged[-1][1]) + len(data) <= FRAME_BYTES:
+        if (
+            merged
+            and stream != "stage"
+            and merged[-1][0] == stream
+            and len(merged[-1][1]) + len(data) <= FRAME_BYTES
+        ):
             merged[-1][1].extend(data)
         else:
             merged.append((stream, bytearray(data)))

@@ -161,8 +161,10 @@ async def _stream(websocket: WebSocket, session: LiveSession, ctx: ServiceContex
         "version": version,
     }
 
-    async def send_output(stream: str, text: str) -> None:
-        await websocket.send_json({"type": stream, "data": text})
+    async def send_output(stage: str, stream: str, text: str) -> None:
+        await websocket.send_json(
+            {"type": "compile" if stage == "compile" else stream, "data": text}
+        )
 
     async def relay() -> None:
         await websocket.send_json(started)
