@@ -331,3 +331,47 @@ def test_run_refuses_a_bad_second_file_name_as_a_usage_error(
     done = execbox(cli_env, "run", str(tmp_path / "main.py"), str(tmp_path / "-x.py"))
     assert done.returncode == 2
     assert "file name" in done.stderr
+
+
+PROMPT = "name = input('Name? ')\nprint(f'Hello, {name}!')\n"
+
+
+def test_run_streams_output_and_forwards_a_pipe(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """The prompt is on our stdout while the program waits for its answer, which it gets
+    through our stdin (a pipe) as we write it."""
+    source = tmp_path / "ask.py"
+    source.write_text(PROMPT)
+    proc = subprocess.Popen(
+        [EXECBOX, "run", str(source)],
+        env=cli_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        seen = b""
+        while not seen.endswith(b"Name? "):
+            chunk = os.read(proc.stdout.fileno(), 100)
+            assert chunk, f"no prompt before the end: {seen!r} {proc.communicate()}"
+            seen += chunk
+        proc.stdin.write(b"Ada\n")
+        proc.stdin.close()
+        proc.stdin = None  # closed: communicate() must not flush it
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert seen + out == b"Name? Hello, Ada!\n"  # printed once, as it came
+    assert b"python" in err  # the status line
+
+
+def test_run_stdin_file_is_fed_whole_then_closed(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    source = tmp_path / "count.py"
+    source.write_text("import sys\nprint(len(sys.stdin.read()))\n")
+    data = tmp_path / "in.txt"
+    data.write_text("abcdef")
+    done = execbox(cli_env, "run", str(source), "--stdin", str(data))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "6\n"

@@ -8,8 +8,13 @@ usage error or ``internal_error``.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
+import threading
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,6 +24,7 @@ from typer._click.core import Context as ClickContext
 from typer.core import TyperCommand
 
 from execbox.errors import ConfigError, ExecboxError, RequestError
+from execbox.live import LiveRun
 from execbox.results import RunResult, Status
 from execbox.sandbox.docker.images.cli import register as _register_images
 from execbox.service.cli import register as _register_service
@@ -82,7 +88,16 @@ def run(
     of execbox itself is an ``internal_error`` object with the message (exit status 2).
     """
     program_args: list[str] = ctx.meta.get("program_args", [])
-    request = _RunRequest(files, language, stdin, time_limit, memory_limit, backend, program_args)
+    request = _RunRequest(
+        files,
+        language,
+        stdin,
+        time_limit,
+        memory_limit,
+        backend,
+        program_args,
+        stream=not as_json,
+    )
     try:
         result = _run(request)
     except _Refused as refused:
@@ -97,7 +112,8 @@ def run(
         message = f"execbox failed unexpectedly: {type(exc).__name__}: {exc}"
         _print_result(RunResult.internal_error(language or "", message), as_json=True)
         raise typer.Exit(EXIT_USAGE) from exc
-    _print_result(result, as_json)
+    # An internal error before the program ran streamed nothing: print it whole.
+    _print_result(result, as_json, streamed=request.stream and result.raw is not None)
     if result.status is Status.OK:
         raise typer.Exit(EXIT_OK)
     raise typer.Exit(EXIT_USAGE if result.status is Status.INTERNAL_ERROR else EXIT_FAILED)
@@ -112,6 +128,8 @@ class _RunRequest:
     memory_limit: int | None
     backend: str | None
     args: list[str]
+    stream: bool = False
+    """The program's output goes to ours as it is written (not with --json)."""
 
 
 class _Refused(Exception):
@@ -143,6 +161,7 @@ def _run(request: _RunRequest) -> RunResult:
             raise _Refused(f"cannot read {path}: {exc.strerror}") from exc
         sources.append(SourceFile(_name_beside(path, base), content))
     stdin_bytes = _read_stdin(request.stdin)
+    forward = request.stdin is None and _forwardable_stdin()
     lang_id = request.language
     try:
         registry = load_registry()
@@ -157,7 +176,20 @@ def _run(request: _RunRequest) -> RunResult:
             ),
         )
         engine = Engine(settings, registry, create_backend(settings))
-        return engine.run(lang, sources, limits=limits, stdin=stdin_bytes, args=request.args)
+        if not (request.stream or forward):
+            return engine.run(lang, sources, limits=limits, stdin=stdin_bytes, args=request.args)
+        live = LiveRun(
+            _Terminal() if request.stream else _discard,
+            stdin=stdin_bytes,
+            max_pending_input=settings.max_pending_input_bytes,
+        )
+        if forward:
+            _forward_stdin(live)
+        else:
+            live.end_input()
+        return _run_live(
+            lambda: engine.run(lang, sources, limits=limits, args=request.args, live=live), live
+        )
     except RequestError as exc:
         raise _Refused(exc.message, lang_id) from exc
     except ExecboxError as exc:
@@ -173,6 +205,76 @@ def _name_beside(path: Path, base: Path) -> str:
         return path.name
 
 
+class _Terminal:
+    """Output of a live run written to ours as it comes (compile output on stderr)."""
+
+    stage = "run"
+
+    def __call__(self, stream: str, data: bytes) -> None:
+        if stream == "stage":
+            self.stage = data.decode()
+            return
+        out = sys.stdout if stream == "stdout" and self.stage == "run" else sys.stderr
+        out.buffer.write(data)
+        out.buffer.flush()
+
+
+def _discard(_stream: str, _data: bytes) -> None:
+    """--json prints the result object only."""
+
+
+def _forwardable_stdin() -> bool:
+    """Our stdin is a terminal or a pipe: forwarded to the program as it comes."""
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return False
+    return os.isatty(0) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _forward_stdin(live: LiveRun) -> None:
+    """Feed our stdin to the program from a thread, until its end (Ctrl-D on a terminal)."""
+
+    def pump() -> None:
+        while True:
+            try:
+                data = os.read(0, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                live.end_input()
+                return
+            while not live.feed(data):
+                if live.stop_reason is not None:
+                    return
+                time.sleep(0.05)
+
+    threading.Thread(target=pump, name="execbox-cli-stdin", daemon=True).start()
+
+
+def _run_live(work: Callable[[], RunResult], live: LiveRun) -> RunResult:
+    """``work`` in a thread, so that Ctrl-C stops the program (and the result is printed)."""
+    box: list[RunResult | BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(work())
+        except BaseException as exc:
+            box.append(exc)
+
+    thread = threading.Thread(target=target, name="execbox-cli-run")
+    thread.start()
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            live.stop("Stopped: interrupted (Ctrl-C).")
+    outcome = box[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
 def _read_stdin(stdin: str | None) -> bytes:
     try:
         if stdin == "-":
@@ -184,15 +286,17 @@ def _read_stdin(stdin: str | None) -> bytes:
     return b""
 
 
-def _print_result(result: RunResult, as_json: bool) -> None:
+def _print_result(result: RunResult, as_json: bool, *, streamed: bool = False) -> None:
+    """The result: as JSON, or the output (unless it was streamed) and a status line."""
     if as_json:
         typer.echo(json.dumps(result.to_wire(), ensure_ascii=False))
         return
-    if result.compile_output:
-        sys.stderr.write(result.compile_output)
-    sys.stdout.write(result.stdout)
-    sys.stdout.flush()
-    sys.stderr.write(result.stderr)
+    if not streamed:
+        if result.compile_output:
+            sys.stderr.write(result.compile_output)
+        sys.stdout.write(result.stdout)
+        sys.stdout.flush()
+        sys.stderr.write(result.stderr)
     if result.status is not Status.OK:
         sys.stderr.write(f"execbox: {result.status}: {result.message}\n")
     sys.stderr.write(
