@@ -334,6 +334,8 @@ def test_busy_service_and_lost_connection_are_readable(page: Page, server: Serve
     # A real server is hard to make busy on cue, so the browser answers for it here,
     # with the contract's 503 body; everything else on the page is the real server's.
     busy = {"error": {"code": "no_capacity", "message": "Every worker is busy."}}
+    # No WebSocket here: the editor runs the program over plain HTTP instead.
+    page.route_web_socket("**/api/ws/run", lambda ws: ws.close())
     page.route(
         "**/api/editor/run",
         lambda route: route.fulfill(

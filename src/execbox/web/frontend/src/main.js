@@ -3,6 +3,8 @@ import { Api } from "./api.js";
 import { createEditor } from "./editor.js";
 import { describeFailure } from "./errors.js";
 import { byteLength, formatWhen, statusLabel, usageText } from "./format.js";
+import { LiveConsole } from "./console.js";
+import { LiveRun, streamingSupported } from "./live.js";
 import { ResultPanel, el } from "./panel.js";
 import { starterFor } from "./starters.js";
 
@@ -167,9 +169,13 @@ class EditorPage {
     const code = this.editor.getCode();
     const body = { language: language.id, code, stdin: this.$("stdin").value, args: [] };
     this.setBusy(true);
-    this.panel.running(language.name);
     try {
-      const answer = await this.api.execute(body);
+      let answer = streamingSupported() ? await this.runLive(body, language) : null;
+      if (answer === null) {
+        // No WebSocket, or it could not even connect: the same run over plain HTTP.
+        this.panel.running(language.name);
+        answer = await this.api.execute(body);
+      }
       if (answer.ok) {
         this.panel.result(answer.data, language.name);
         if (answer.data.usage) this.showUsage(answer.data.usage);
@@ -190,6 +196,34 @@ class EditorPage {
     } finally {
       this.setBusy(false);
     }
+  }
+
+  // Streams the run (output as it comes, input while it runs, Stop). Answers what
+  // api.execute would, or null when the socket never opened (then HTTP is tried).
+  runLive(body, language) {
+    return new Promise((resolve) => {
+      let console_ = null;
+      const live = new LiveRun(
+        // Text in the stdin box is the program's whole input, as before: it is fed, then
+        // closed. With the box empty, input stays open for the "Program input" line.
+        body,
+        this.apiKey,
+        {
+          onStarted: () => {
+            console_ = new LiveConsole(this.panel, language.name, {
+              onInput: (text) => live.input(text),
+              onEndInput: () => live.endInput(),
+              onStop: () => live.stop(),
+            });
+            if (body.stdin) live.endInput();
+          },
+          onOutput: (kind, text) => console_?.write(kind, text),
+          onResult: (frame) => resolve({ ok: true, status: 200, data: frame }),
+          onRefused: (answer) => resolve(answer),
+          onLost: (answer) => resolve(answer.opened ? answer : null),
+        },
+      );
+    });
   }
 
   setBusy(busy) {
