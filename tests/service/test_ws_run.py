@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def connect(
     return client
 
 
-def stored(server: Server | Real, run_id: str) -> dict:
+def stored(server: Server | Real, run_id: str) -> dict[str, Any]:
     """The run as ``GET /api/runs/{id}`` shows it, once it is final (waits up to 30 s)."""
     deadline = time.monotonic() + 30
     while True:
@@ -248,7 +249,7 @@ def _rss() -> int:
 # --- refusals (the fake backend: nothing runs) ----------------------------------------------
 
 
-def refusal(client: Client) -> dict:
+def refusal(client: Client) -> dict[str, Any]:
     frame = client.next()
     frames = client.rest(timeout=10)
     assert frames.kinds == ["error"], frames.got
@@ -287,7 +288,7 @@ def test_the_key_goes_in_the_header_or_in_api_key(fake: Server, client_of: list[
     ],
 )
 def test_refusals_are_the_http_api_s(
-    fake: Server, client_of: list[Client], message: dict, status: int, code: str | None
+    fake: Server, client_of: list[Client], message: dict[str, Any], status: int, code: str | None
 ) -> None:
     client = connect(fake, client_of)
     client.send(**message)

@@ -120,7 +120,7 @@ class Real:
     def headers(self) -> dict[str, str]:
         return auth(self.key)
 
-    def get(self, path: str) -> dict:
+    def get(self, path: str) -> dict[str, Any]:
         return dict(self.server.client.get(path, headers=self.headers).json())
 
 

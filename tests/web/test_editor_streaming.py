@@ -100,7 +100,12 @@ def test_a_refused_streaming_run_reads_like_an_http_one(page: Page, server: Serv
     def refuse(ws: WebSocketRoute) -> None:
         error = {"code": "no_capacity", "message": "Every worker is busy."}
         frame = {"type": "error", "status": 503, "retryAfter": 7, "error": error}
-        ws.on_message(lambda _message: (ws.send(json.dumps(frame)), ws.close()))
+
+        def answer(_message: str | bytes) -> None:
+            ws.send(json.dumps(frame))
+            ws.close()
+
+        ws.on_message(answer)
 
     page.route_web_socket("**/api/ws/run", refuse)
     _open(page, server)

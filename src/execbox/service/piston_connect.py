@@ -32,6 +32,7 @@ from execbox.errors import UnknownLanguage
 from execbox.limits import MIB
 from execbox.service.context import ServiceContext
 from execbox.service.errors import SandboxNotReady, refusal_of
+from execbox.service.guests import websocket_guest_id
 from execbox.service.schemas import RunRequest, RunResponse
 from execbox.service.streaming import CLIENT_LEFT, SEND_GRACE_S, LiveSession, finish, start_session
 
@@ -88,7 +89,9 @@ async def _init(websocket: WebSocket, ctx: ServiceContext) -> tuple[LiveSession,
     try:
         request, compiled = _run_request(ctx, message)
         address = (websocket.client.host if websocket.client else "unknown")[:100]
-        caller = await ctx.runs.identify(websocket.headers.get("authorization"), address)
+        caller = await ctx.runs.identify(
+            websocket.headers.get("authorization"), address, websocket_guest_id(websocket.scope)
+        )
         if not await ctx.readiness.sandbox_ready():
             raise SandboxNotReady("The sandbox failed its self-test; no runs until it passes.", 30)
         session = await start_session(
