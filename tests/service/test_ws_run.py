@@ -222,18 +222,24 @@ def test_a_client_that_never_reads_does_not_grow_the_server(
     start_server: StartServer, client_of: list[Client]
 ) -> None:
     server = start_server(backend="real", output_limit_bytes=4 << 20)
-    client = connect(server, client_of)
+    key = create_user(server, "slow-reader")
+    client = connect(server, client_of, auth(key))
     client.send(**RUN, code="import sys\nwhile True:\n    sys.stdout.write('x' * 65536 + '\\n')\n")
     run_id = None
     before = _rss()
     # Never read a frame: the run still ends at its output cap and is stored.
     deadline = time.monotonic() + 60
     while run_id is None and time.monotonic() < deadline:
-        runs = server.client.get("/api/runs").json()
+        runs = server.client.get("/api/runs", headers=auth(key)).json()
         run_id = runs[0]["runId"] if runs else None
         time.sleep(0.1)
     assert run_id is not None
-    body = stored(server, run_id)
+    deadline = time.monotonic() + 60
+    while True:
+        body = server.client.get(f"/api/runs/{run_id}", headers=auth(key)).json()
+        if body["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert body["status"] == "output_limit", body
     assert _rss() - before < 64 << 20
 
