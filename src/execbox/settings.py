@@ -191,6 +191,24 @@ class Settings(BaseSettings):
         "comma-separated; none by default (callbacks refused)",
     )
 
+    # --- the run log ---------------------------------------------------------------------------
+    run_log_retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="finished runs older than this many days are deleted; unset: kept forever",
+    )
+    run_log_max_runs: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000_000,
+        description="the run log keeps at most this many runs, deleting the oldest finished "
+        "ones first; unset: no cap",
+    )
+    run_log_prune_interval_s: float = Field(
+        600.0, ge=1, le=DAY_S, description="how often the two settings above are applied, seconds"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -1,13 +1,16 @@
 """The app factory: ``create_app(settings)`` wires store, dispatcher, engine and routes.
 
 Nothing happens at import.  Start-up (in the lifespan) migrates the database,
-inserts missing built-in plans, finalizes runs a crash interrupted and reads
-the toolchains' versions; shutdown drains: the server stops taking requests,
-every accepted run finishes and is stored, then the workers stop.
+inserts missing built-in plans, finalizes runs a crash interrupted, reads
+the toolchains' versions and, if the operator set a retention, prunes the run
+log (then again every few minutes); shutdown drains: the server stops taking
+requests, every accepted run finishes and is stored, then the workers stop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +30,7 @@ from execbox.service.context import ServiceContext
 from execbox.service.errors import install_error_handlers
 from execbox.service.guests import GuestIdMiddleware
 from execbox.service.health import ReadinessProbe
+from execbox.service.janitor import RunLogJanitor
 from execbox.service.judge0 import router as judge0_router
 from execbox.service.metrics import Metrics
 from execbox.service.piston import router as piston_router
@@ -71,12 +75,22 @@ def create_app(
         metrics=metrics,
     )
 
+    janitor = RunLogJanitor(settings, db, clock)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(_start, ctx, backend, clock)
+        pruning: asyncio.Task[None] | None = None
+        if janitor.enabled:
+            await anyio.to_thread.run_sync(janitor.prune)
+            pruning = asyncio.create_task(janitor.run_forever())
         try:
             yield
         finally:
+            if pruning is not None:
+                pruning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruning
             log.info("draining %d in-flight run(s)", dispatcher.in_flight())
             await ctx.runs.drain()
             await anyio.to_thread.run_sync(dispatcher.close)
