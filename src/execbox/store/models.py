@@ -61,6 +61,7 @@ class RunRow(Base):
     __table_args__ = (
         Index("ix_runs_subject_created", "subject", "created_at"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
