@@ -145,7 +145,7 @@ def _run_request(translated: Translated) -> RunRequest:
 async def _body(request: Request) -> object:
     try:
         return json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Judge0Invalid({"base": ["the request body is not valid JSON"]}) from exc
 
 

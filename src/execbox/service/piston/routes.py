@@ -109,7 +109,7 @@ async def execute(
     try:
         try:
             data = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest("The request body is not valid JSON") from exc
         body = parse(data)
         who = await identify_caller(request, ctx, authorization=authorization)
