@@ -97,6 +97,13 @@ def test_piston_s_close_codes_before_init(
     assert client.rest(timeout=10).close_code == code
 
 
+@pytest.mark.parametrize("text", ["{not json", "[" * 1000 + "]" * 1000], ids=["bad", "deep"])
+def test_a_message_that_is_not_json_is_4002(real: Real, text: str) -> None:
+    client = connect(real)
+    client.conn.send(text)
+    assert client.rest(timeout=10).close_code == 4002
+
+
 def test_no_init_within_a_second_is_4001(real: Real) -> None:
     client = connect(real)
     assert client.rest(timeout=10).close_code == 4001

@@ -305,9 +305,10 @@ def test_refusals_are_the_http_api_s(
     assert fake.client.get("/api/usage").json()["runsToday"] == 0  # a refusal is not a run
 
 
-def test_bad_json_is_a_400(fake: Server, client_of: list[Client]) -> None:
+@pytest.mark.parametrize("text", ["{not json", "[" * 1000 + "]" * 1000], ids=["bad", "deep"])
+def test_bad_json_is_a_400(fake: Server, client_of: list[Client], text: str) -> None:
     client = connect(fake, client_of)
-    client.conn.send("{not json")
+    client.conn.send(text)
     frame = refusal(client)
     assert frame["status"] == 400 and frame["error"]["code"] == "invalid_json"
 

@@ -182,7 +182,7 @@ async def _receive_json(websocket: WebSocket) -> dict[str, Any]:
         raw = bytes(message.get("bytes") or b"").decode(errors="replace")
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # or nested too deeply
         raise _Closing(4002, "Notified Error", "the message is not valid JSON") from None
     if not isinstance(parsed, dict):
         raise _Closing(4002, "Notified Error", "a message is a JSON object")

@@ -109,7 +109,7 @@ def _first_message(raw: str, max_bytes: int) -> dict[str, Any]:
         )
     try:
         message = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # or nested too deeply
         raise InvalidJson("The run message is not valid JSON.") from exc
     if not isinstance(message, dict) or message.get("type") != "run":
         raise _Refused(
@@ -192,7 +192,7 @@ async def _receive(websocket: WebSocket, session: LiveSession) -> None:
             raw = await _receive_text(websocket)
             try:
                 message = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue  # after "started" the last frame is the result: nothing to answer
             if not isinstance(message, dict):
                 continue
