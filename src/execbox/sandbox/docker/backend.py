@@ -253,6 +253,8 @@ class DockerBackend:
             read_only=True,
             tmpfs={
                 "/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777",
+                # Docker's own /dev/mqueue is writable; mq_open needs no mount at all.
+                "/dev/mqueue": "ro,nosuid,nodev,noexec,size=4k",
             },
             shm_size=limits.tmp_bytes,
             ipc_mode="private",
@@ -267,6 +269,7 @@ class DockerBackend:
             runtime=self.settings.docker_runtime,
         )
         host_config["MaskedPaths"] = masked_paths()
+        host_config["CgroupnsMode"] = "private"  # v1 hosts default to the host's: paths shown
         command = [
             INIT_PATH,
             str(max(1, round(limits.time_s * 1000))),
