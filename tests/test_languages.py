@@ -68,3 +68,18 @@ def test_invalid_language_files_fail_at_load(tmp_path: Path, body: str) -> None:
     (tmp_path / "x.toml").write_text(text + '\n[version]\ncommand = ["x"]\npattern = "x"\n')
     with pytest.raises(ConfigError):
         load_registry([tmp_path])
+
+
+def test_a_language_is_installed_only_with_everything_it_requires(tmp_path: Path) -> None:
+    body = (
+        'id = "{id}"\nname = "X"\nsource_file = "main.x"\nrun = ["bash", "main.x"]\n'
+        'requires = {requires}\ntest_program = "x"\n[version]\ncommand = ["bash"]\npattern = "x"\n'
+    )
+    (tmp_path / "has.toml").write_text(body.format(id="has", requires='["bash", "/usr/bin/*sh"]'))
+    (tmp_path / "lacks.toml").write_text(body.format(id="lacks", requires='["no-such-tool"]'))
+    (tmp_path / "nofile.toml").write_text(body.format(id="nofile", requires='["/no/such/*"]'))
+    registry = load_registry([tmp_path])
+    assert registry.get("has").host_available()
+    assert not registry.get("lacks").host_available()
+    assert not registry.get("nofile").host_available()
+    assert registry.get("assembly").requires == ["nasm", "ld"]

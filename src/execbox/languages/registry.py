@@ -10,6 +10,7 @@ language touches no code.
 
 from __future__ import annotations
 
+import glob
 import re
 import shutil
 import subprocess
@@ -62,6 +63,9 @@ class Language(BaseModel):
     """Files placed beside the source in every run (e.g. declarations a compiler needs)."""
     packages: list[str] = []
     """The Debian packages that bring the toolchain (what ``scripts/setup`` installs)."""
+    requires: list[str] = []
+    """More that must exist on the host beyond the steps' argv[0]: programs on the host's
+    PATH, or absolute path patterns (NASM behind a ``bash -c`` compile, GCC's cc1obj)."""
     test_program: str
     starter: str = ""
 
@@ -122,7 +126,11 @@ class Language(BaseModel):
         return [argv[0] for argv in steps if "/" not in argv[0]]
 
     def host_available(self) -> bool:
-        return all(shutil.which(exe, path=HOST_PATH) for exe in self.executables())
+        needed = self.executables() + [r for r in self.requires if not r.startswith("/")]
+        paths = [r for r in self.requires if r.startswith("/")]
+        return all(shutil.which(exe, path=HOST_PATH) for exe in needed) and all(
+            glob.glob(pattern) for pattern in paths
+        )
 
     @cached_property
     def host_version(self) -> str | None:
