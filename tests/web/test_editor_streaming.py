@@ -78,7 +78,9 @@ def test_a_running_program_is_answered_and_stopped_from_the_keyboard(
     _write(page, "while True:\n    print('echo:', input(), flush=True)\n")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#program-input", timeout=RUN_TIMEOUT_MS)
-    # From the editor: Esc, then Tab through the page to the program's input line.
+    # From the editor: Esc (twice: the first may only close a completion list typing opened),
+    # then Tab through the page to the program's input line.
+    page.keyboard.press("Escape")
     page.keyboard.press("Escape")
     for _ in range(10):
         page.keyboard.press("Tab")
