@@ -1,17 +1,31 @@
-"""Fixtures of the scale-out tests: the test host and private servers.
+"""Fixtures of the scale-out tests: the test host, private servers, one deployment per test.
 
 The session makes one network namespace (the second "host") and one PostgreSQL cluster;
-each test gets a Redis of its own.
+each test gets a fresh database on it, a Redis of its own and a :class:`Deployment` whose
+nodes and workers it starts.  After each test every process it started is ended, and no
+program of this session's sandboxes may be left running, nor a mount under its
+directories.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.scaleout.netns import TestHost
+from tests.scaleout.nodes import CGROUP_NAME, UID_BASE, Deployment
+from tests.scaleout.sandboxes import mounts_under, processes_of_uids
 from tests.scaleout.services import PostgresCluster, RedisServer
+
+SESSION_UIDS = range(UID_BASE, UID_BASE + 256)
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +35,16 @@ def test_host() -> Iterator[TestHost]:
         yield host
     finally:
         host.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cgroup_tree() -> Iterator[None]:
+    """At the end, the cgroup tree of this session's workers goes (killed ones leave theirs)."""
+    yield
+    for root in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_NAME}"):
+        for folder, _, _ in os.walk(root, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +63,32 @@ def redis(test_host: TestHost) -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def deployment(
+    postgres: PostgresCluster, redis: RedisServer, test_host: TestHost
+) -> Iterator[Deployment]:
+    root = Path(tempfile.mkdtemp(prefix="execbox-scaleout-", dir="/var/tmp"))
+    if postgres.process is None or not postgres.process.alive():
+        postgres.start()  # a test before stopped it and failed before starting it again
+    with postgres.database() as name:
+        service = Deployment(root, postgres.url(name), redis.url(), test_host)
+        try:
+            yield service
+        finally:
+            service.close()
+            deadline = time.monotonic() + 5
+            while processes_of_uids(SESSION_UIDS) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            left = processes_of_uids(SESSION_UIDS)
+            # What a SIGKILLed worker left stays until a worker starts on its host again
+            # (a test of its own checks that); on other hosts nothing may be left.
+            kept = [h.data_dir for h in (service.local, service.remote) if not h.killed]
+            mounts = mounts_under(root)
+            for mount in sorted(mounts, reverse=True):
+                subprocess.run(["umount", "-l", mount], check=False)
+            shutil.rmtree(root, ignore_errors=True)
+            assert left == [], f"sandboxed programs outlived their workers: {left}"
+            unexpected = [m for m in mounts if any(m.startswith(f"{d}/") for d in kept)]
+            assert unexpected == [], f"mounts left by workers that were not killed: {unexpected}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -57,6 +58,10 @@ class Process:
         self.name = name
         self.argv = list(argv)
         self.log_path = log
+        uid = gid = None
+        if user is not None:  # its own group: Debian's nobody has none of that name
+            account = pwd.getpwnam(user) if isinstance(user, str) else pwd.getpwuid(user)
+            uid, gid = account.pw_uid, account.pw_gid
         with open(log, "ab") as out:
             self.popen = subprocess.Popen(
                 self.argv,
@@ -65,9 +70,9 @@ class Process:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
-                user=user,
-                group=user if user is not None else None,
-                extra_groups=[] if user is not None else None,
+                user=uid,
+                group=gid,
+                extra_groups=[] if uid is not None else None,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
