@@ -23,6 +23,7 @@ import typer
 from typer._click.core import Context as ClickContext
 from typer.core import TyperCommand
 
+from execbox.bench.cli import register as _register_bench
 from execbox.errors import ConfigError, ExecboxError, RequestError
 from execbox.live import LiveRun
 from execbox.results import RunResult, Status
@@ -380,18 +381,8 @@ def config() -> None:
     typer.echo(reference())
 
 
-@app.command()
-def bench(
-    runs: Annotated[int, typer.Option(help="runs per program and mode")] = 30,
-    concurrency: Annotated[int, typer.Option(help="parallel runs for throughput")] = 4,
-) -> None:
-    """Benchmark the engine against bare processes (Python and Node.js hello worlds)."""
-    from execbox.bench import main as bench_main
-
-    bench_main(_settings(), runs=runs, concurrency=concurrency, echo=typer.echo)
-
-
 _register_service(app)
+_register_bench(app)
 _register_images(app)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks and the soak: ``execbox bench`` (:mod:`.table`), ``execbox soak`` (:mod:`.soak`)."""

@@ -1,0 +1,75 @@
+"""``execbox bench`` and ``execbox soak`` run end to end with tiny N (correctness only: every
+benchmarked run's output is checked by the bench itself; no timing is asserted)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import UID_BASE, UID_COUNT
+
+EXECBOX = str(Path(sys.executable).with_name("execbox"))
+ROW = r"\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\d\s+\d+\.\d\s+\d+%"
+
+
+def _execbox(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXECBOX, *args], env=env, capture_output=True, text=True, timeout=280)
+
+
+@pytest.fixture
+def env(data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "EXECBOX_DATA_DIR": str(data_dir),
+        "EXECBOX_SANDBOX_UID_BASE": str(UID_BASE),
+        "EXECBOX_SANDBOX_UID_COUNT": str(UID_COUNT),
+    }
+
+
+def test_bench_prints_bare_engine_and_http_side_by_side(env: dict[str, str]) -> None:
+    done = _execbox(
+        env, "bench", "--runs", "2", "--concurrency", "2",
+        "--mode", "engine", "--mode", "http", "--language", "python",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"python\s+p50 ms\s+p90 ms\s+x bare\s+runs/s @2\s+of bare", done.stdout)
+    for row in ("bare", r"engine \(native\)", "http"):
+        assert re.search(rf"^{row}{ROW}$", done.stdout, re.M), done.stdout
+    assert re.search(rf"^bare{ROW}$", done.stdout, re.M).group(0).split()[-3] == "1.00"  # type: ignore[union-attr]
+
+
+@pytest.mark.docker
+def test_bench_prints_docker_backend_and_plain_docker_run(env: dict[str, str]) -> None:
+    done = _execbox(
+        env, "bench", "--runs", "1", "--concurrency", "2",
+        "--mode", "docker", "--mode", "docker run", "--language", "python",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    if "skipped" in done.stdout:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Docker unusable in CI: {done.stdout}")
+        pytest.skip(f"Docker unusable here: {done.stdout}")
+    for row in ("bare", "docker backend", "docker run"):
+        assert re.search(rf"^{row}{ROW}$", done.stdout, re.M), done.stdout
+
+
+def test_bench_refuses_an_unknown_mode(env: dict[str, str]) -> None:
+    done = _execbox(env, "bench", "--mode", "warp")
+    assert done.returncode == 2
+    assert "unknown mode or language: warp" in done.stderr
+
+
+def test_soak_reports_memory_and_nothing_left_behind(env: dict[str, str]) -> None:
+    done = _execbox(env, "soak", "--runs", "8", "--concurrency", "2", "--uid-base", str(UID_BASE))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "8 runs in" in done.stdout
+    assert "hello worlds failed: 0" in done.stdout
+    assert re.search(r"service memory: \d+\.\d MB at start, \d+\.\d MB at end", done.stdout)
+    zero = "processes 0, cgroups 0, mounts 0, run dirs 0, uids 0"
+    assert f"left behind (running): {zero}" in done.stdout
+    assert f"left behind (stopped): {zero}" in done.stdout
