@@ -68,7 +68,16 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # connect_timeout: an unreachable server is an error (503 to a client) within seconds,
+    # not a request that hangs.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
 
 
 class Database:
@@ -88,6 +97,10 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Several nodes starting at once on an empty database: one migrates, the
+                # others wait here and then find the schema up to date.
+                connection.execute(text("SELECT pg_advisory_xact_lock(7165010714)"))
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
 

@@ -80,7 +80,7 @@ class RunRow(Base):
     api_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """What a compatible API needs to show the run as its clients expect (its own fields)."""
     status: Mapped[str] = mapped_column(String(32))
-    """``queued`` until a final status of the contract replaces it."""
+    """``queued``, ``running`` once a worker began it, then one final status of the contract."""
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """The result object without its output, which the three byte columns hold."""
     stdout: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -89,6 +89,13 @@ class RunRow(Base):
     compile_output: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     usage_day: Mapped[date] = mapped_column(Date)
     charged: Mapped[bool] = mapped_column(Boolean, default=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    """Workers that began the run (scale-out: at most two, see 0005)."""
+    started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    """When a worker first began the run (``None`` until then)."""
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The run's resolved limits (:class:`execbox.limits.Limits` fields), so that any worker
+    can run it from the run log alone (``None`` for runs from before 0005)."""
     created_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

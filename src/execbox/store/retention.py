@@ -17,7 +17,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from execbox.store.models import RunRow, UsageRow
-from execbox.store.runs import QUEUED
+from execbox.store.runs import UNFINISHED
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,6 @@ def prune(session: Session, now: datetime, retention: Retention) -> Pruned:
 
 def _delete_runs(session: Session, condition: object) -> int:
     done = session.execute(
-        delete(RunRow).where(condition, RunRow.status != QUEUED)  # type: ignore[arg-type]
+        delete(RunRow).where(condition, RunRow.status.not_in(UNFINISHED))  # type: ignore[arg-type]
     )
     return int(done.rowcount)  # type: ignore[attr-defined]

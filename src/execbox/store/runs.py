@@ -2,12 +2,15 @@
 
 A run is recorded, and its quota spent, in the transaction that accepts it;
 its result is written when it finishes.  A run the service failed
-(``internal_error``) is not charged.  Runs a crash left unfinished are
-finalized as ``internal_error`` at the next start.
+(``internal_error``) is not charged.  Embedded (``execbox serve``), runs a crash left
+unfinished are finalized as ``internal_error`` at the next start; scaled out, a worker
+marks a run ``running`` as it begins an attempt (:func:`begin_attempt`), a run whose
+worker was lost is begun once more, and one lost twice ends ``internal_error``.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +24,18 @@ from execbox.store import usage
 from execbox.store.models import RunRow
 
 QUEUED = "queued"
+RUNNING = "running"
+UNFINISHED = (QUEUED, RUNNING)
+"""A run in the log with one of these is not final yet."""
+MAX_ATTEMPTS = 2
+"""Workers that may begin one run (the contract's "at most two attempts")."""
 OUTPUT_FIELDS = ("stdout", "stderr", "compile_output")
 """Result fields stored as bytes in columns of their own, not in the ``result`` JSON."""
 INTERRUPTED_MESSAGE = "The service stopped before this run finished; it was not charged."
+LOST_TWICE_MESSAGE = (
+    "The run was lost twice: the worker running it stopped during both of its two attempts "
+    "(it is not tried a third time); it was not charged."
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,13 @@ class RunRecord:
     files: list[dict[str, str]] | None = None
     api: str = "execbox"
     api_request: dict[str, Any] | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    limits: dict[str, Any] | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status not in UNFINISHED
 
 
 def _load_result(row: RunRow) -> RunResult | None:
@@ -84,6 +103,9 @@ def _to_record(row: RunRow) -> RunRecord:
         files=row.files,
         api=row.api,
         api_request=row.api_request,
+        attempts=row.attempts or 0,
+        started_at=row.started_at,
+        limits=row.limits,
     )
 
 
@@ -102,6 +124,7 @@ def record_queued(
     files: list[dict[str, str]] | None = None,
     api: str = "execbox",
     api_request: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> None:
     session.add(
         RunRow(
@@ -117,6 +140,7 @@ def record_queued(
             api=api,
             api_request=api_request,
             status=QUEUED,
+            limits=limits,
             usage_day=usage.day_of(now),
             charged=True,
             created_at=now,
@@ -124,16 +148,66 @@ def record_queued(
     )
 
 
-def finish(session: Session, run_id: str, result: RunResult, now: datetime) -> None:
-    """Store a run's final result; an ``internal_error`` gives its run back."""
+def finish(session: Session, run_id: str, result: RunResult, now: datetime) -> bool:
+    """Store a run's final result; an ``internal_error`` gives its run back.  The first
+    final result wins: ``False`` (nothing written) when the run is already final."""
     row = session.get(RunRow, run_id, with_for_update=True)
-    if row is None or row.status != QUEUED:
-        return
+    if row is None or row.status not in UNFINISHED:
+        return False
+    _finalize(session, row, result, now)
+    return True
+
+
+def _finalize(session: Session, row: RunRow, result: RunResult, now: datetime) -> None:
     row.status = result.status.value
     _store_result(row, result)
     row.finished_at = now
     if result.status is Status.INTERNAL_ERROR and row.charged:
         _uncharge(session, row)
+
+
+class Attempt(enum.Enum):
+    """What :func:`begin_attempt` decided."""
+
+    BEGUN = "begun"
+    """The run is ``running``: execute it."""
+    FINAL = "final"
+    """The run is already final (another attempt stored it): do nothing."""
+    LOST_TWICE = "lost_twice"
+    """Two attempts were already begun and lost: the run is now final, ``internal_error``."""
+    MISSING = "missing"
+    """No such run (withdrawn, or pruned from the log)."""
+
+
+def begin_attempt(session: Session, run_id: str, now: datetime) -> tuple[Attempt, RunRecord | None]:
+    """A worker takes ``run_id``: count the attempt and mark it ``running``, unless it is
+    final already or has had its :data:`MAX_ATTEMPTS` (then it ends ``internal_error``).
+    With ``BEGUN``, the run as recorded (what to execute)."""
+    row = session.get(RunRow, run_id, with_for_update=True)
+    if row is None:
+        return Attempt.MISSING, None
+    if row.status not in UNFINISHED:
+        return Attempt.FINAL, None
+    if (row.attempts or 0) >= MAX_ATTEMPTS:
+        _finalize(session, row, RunResult.internal_error(row.language, LOST_TWICE_MESSAGE), now)
+        return Attempt.LOST_TWICE, None
+    row.attempts = (row.attempts or 0) + 1
+    row.status = RUNNING
+    if row.started_at is None:
+        row.started_at = now
+    return Attempt.BEGUN, _to_record(row)
+
+
+def unfinished_before(session: Session, before: datetime, limit: int) -> list[str]:
+    """Ids of runs accepted before ``before`` and not final yet, oldest first."""
+    return list(
+        session.scalars(
+            select(RunRow.id)
+            .where(RunRow.status.in_(UNFINISHED), RunRow.created_at < before)
+            .order_by(RunRow.created_at)
+            .limit(limit)
+        )
+    )
 
 
 def _uncharge(session: Session, row: RunRow) -> None:
@@ -152,15 +226,13 @@ def withdraw(session: Session, run_id: str) -> None:
 
 
 def recover_interrupted(session: Session, now: datetime) -> int:
-    """Finalize every unfinished run as ``internal_error`` (call once, at start-up)."""
-    rows = session.scalars(select(RunRow).where(RunRow.status == QUEUED).with_for_update()).all()
+    """Finalize every unfinished run as ``internal_error``: the embedded server at start-up,
+    which alone runs the runs of its database (never with workers: they recover by lease)."""
+    rows = session.scalars(
+        select(RunRow).where(RunRow.status.in_(UNFINISHED)).with_for_update()
+    ).all()
     for row in rows:
-        result = RunResult.internal_error(row.language, INTERRUPTED_MESSAGE)
-        row.status = result.status.value
-        _store_result(row, result)
-        row.finished_at = now
-        if row.charged:
-            _uncharge(session, row)
+        _finalize(session, row, RunResult.internal_error(row.language, INTERRUPTED_MESSAGE), now)
     return len(rows)
 
 
