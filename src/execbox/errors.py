@@ -16,6 +16,7 @@ request errors into 4xx bodies.
     ├── SandboxError           the sandbox itself failed (never the program's fault)
     │   └── SandboxUnavailable no backend can run here; says what to fix
     └── NoCapacity             no worker can take a run now (503); says when to retry
+        └── QueueUnavailable   the run queue (Redis) cannot be reached (503)
 
 The HTTP layer adds its own request errors (401, 403, 404, 413, 429) under
 ``RequestError`` and ``SandboxNotReady`` under ``NoCapacity``, in
@@ -75,3 +76,9 @@ class NoCapacity(ExecboxError):
         super().__init__(message)
         self.message = message
         self.retry_after_s = retry_after_s
+
+
+class QueueUnavailable(NoCapacity):
+    """The run queue (Redis) cannot be reached: no run is accepted until it answers."""
+
+    code = "queue_unavailable"

@@ -5,7 +5,7 @@ run``) hands the engine a list of :class:`SourceFile`.  This module decides,
 once, what is acceptable and where each file goes in the run directory:
 
 - at most :data:`MAX_FILES` files; every name is a relative path of plain parts
-  (:func:`~execbox.sandbox.rundir.check_file_name`: no ``..``, nothing absolute,
+  (:func:`check_file_name`: no ``..``, nothing absolute,
   no NUL or control characters, no links since only contents are sent), no part
   starting with ``-`` (names become compiler arguments), no name given twice and
   no name that is both a file and a folder;
@@ -21,12 +21,31 @@ A refusal is an :class:`~execbox.errors.InvalidInput` naming the field
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from execbox.errors import InvalidInput
-from execbox.sandbox.rundir import check_file_name
+
+_SAFE_PART = re.compile(r"^[A-Za-z0-9._+-]{1,128}$")
+MAX_DEPTH = 8
+
+
+def check_file_name(name: str) -> str:
+    """A file name the host may create in a run directory: a relative path of plain parts
+    (letters, digits, ``.``, ``_``, ``+``, ``-``), no ``..``, nothing absolute, no NUL."""
+    parts = name.split("/")
+    if len(parts) > MAX_DEPTH or not all(
+        _SAFE_PART.match(part) and part not in {".", ".."} for part in parts
+    ):
+        raise InvalidInput(
+            f"file name {name!r} must be a relative path of at most {MAX_DEPTH} parts, each "
+            "1-128 letters, digits, '.', '_', '+' or '-' (no '..')",
+            field="files",
+        )
+    return name
+
 
 MAX_FILES = 64
 

@@ -191,6 +191,56 @@ class Settings(BaseSettings):
         "comma-separated; none by default (callbacks refused)",
     )
 
+    # --- scale-out: `execbox api` nodes and `execbox worker` hosts ------------------------------
+    redis_url: str | None = Field(
+        None,
+        description="Redis that carries runs from `execbox api` nodes to `execbox worker` hosts "
+        "(redis://host:port/db); needed by those two commands, unused by `execbox serve`",
+    )
+    queue_name: str = Field(
+        "execbox",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="name of the run queue in Redis (nodes and workers of one service share it)",
+    )
+    job_heartbeat_s: int = Field(
+        5,
+        ge=1,
+        le=3600,
+        description="a worker renews the lease on each run it holds this often, seconds; a run "
+        "whose lease is not renewed for 2x this long is taken back and given to another worker",
+    )
+    queue_sweep_s: int = Field(
+        2, ge=1, le=3600, description="how often a worker looks for runs whose lease ran out, s"
+    )
+    queue_reconcile_s: float = Field(
+        10.0,
+        ge=1,
+        le=DAY_S,
+        description="how often a worker checks the run log for accepted runs that Redis no "
+        "longer holds (lost in a Redis restart) and queues them again, seconds",
+    )
+    worker_report_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="how often a worker reports itself alive (a worker counts as alive for 10 "
+        "s after its last report), seconds",
+    )
+    result_poll_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="an API node waiting for a run's result reads the run log at least this "
+        "often, in case the worker's notice was lost (a Redis restart), seconds",
+    )
+    backend_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="how long an `execbox api` node waits for Redis or PostgreSQL to answer "
+        "before a request gets 503 with Retry-After, seconds",
+    )
+
     # --- the run log ---------------------------------------------------------------------------
     run_log_retention_days: int | None = Field(
         None,

@@ -1,14 +1,22 @@
-"""Dispatch: how accepted runs reach a worker (embedded pool now, a shared queue later)."""
+"""Dispatch: how accepted runs reach a worker (the embedded pool, or the Redis queue).
 
-from execbox.dispatch.base import Dispatcher, JobOutcome, LiveDispatcher, RunJob
-from execbox.dispatch.local import LocalDispatcher
+The implementations are imported from their modules (``dispatch.local`` loads the
+engine and the sandbox; an API node must not)."""
+
+from execbox.dispatch.base import (
+    Dispatcher,
+    JobOutcome,
+    LiveDispatcher,
+    QueueingDispatcher,
+    RunJob,
+)
 from execbox.errors import NoCapacity  # where the dispatcher's refusal lives: the one tree
 
 __all__ = [
     "Dispatcher",
     "JobOutcome",
     "LiveDispatcher",
-    "LocalDispatcher",
     "NoCapacity",
+    "QueueingDispatcher",
     "RunJob",
 ]

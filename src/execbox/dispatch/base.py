@@ -71,3 +71,13 @@ class Dispatcher(Protocol):
     def close(self) -> None:
         """Finish every accepted job, then stop (the drain at shutdown)."""
         ...
+
+
+@runtime_checkable
+class QueueingDispatcher(Protocol):
+    """A dispatcher that can hand a job to workers without waiting for it (the Redis queue):
+    the worker stores the result in the shared run log."""
+
+    async def enqueue(self, job: RunJob) -> None:
+        """Queue ``job``; raises ``NoCapacity`` when it cannot be queued now."""
+        ...

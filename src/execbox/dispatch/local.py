@@ -84,27 +84,31 @@ class LocalDispatcher:
         )
 
     def _execute(self, job: RunJob, live: LiveRun | None) -> RunResult:
-        try:
-            language = self.engine.registry.get(job.language)
-            return self.engine.run(
-                language,
-                job.files or job.code,
-                limits=job.limits,
-                stdin=job.stdin,
-                args=job.args,
-                run_id=job.run_id,
-                live=live,
-            )
-        except ExecboxError as exc:
-            log.error("run %s could not be executed: %s", job.run_id, exc)
-            return RunResult.internal_error(job.language, f"The run could not be executed: {exc}")
-        except Exception:
-            log.exception("run %s failed inside the service", job.run_id)
-            return RunResult.internal_error(
-                job.language, "The service failed running this program."
-            )
+        return execute_job(self.engine, job, live)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=True)
+
+
+def execute_job(engine: Engine, job: RunJob, live: LiveRun | None = None) -> RunResult:
+    """Run ``job`` on ``engine`` to its result (blocking): a failure of execbox itself is an
+    ``internal_error`` result, never an exception (the embedded pool and ``execbox worker``)."""
+    try:
+        language = engine.registry.get(job.language)
+        return engine.run(
+            language,
+            job.files or job.code,
+            limits=job.limits,
+            stdin=job.stdin,
+            args=job.args,
+            run_id=job.run_id,
+            live=live,
+        )
+    except ExecboxError as exc:
+        log.error("run %s could not be executed: %s", job.run_id, exc)
+        return RunResult.internal_error(job.language, f"The run could not be executed: {exc}")
+    except Exception:
+        log.exception("run %s failed inside the service", job.run_id)
+        return RunResult.internal_error(job.language, "The service failed running this program.")

@@ -22,31 +22,15 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from execbox.errors import InvalidInput, SandboxError
+from execbox.errors import SandboxError
+from execbox.program import check_file_name as check_file_name  # the rules live there
 from execbox.sandbox.leftovers import orphans, owner_tag
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 MS_NOSUID = 2
 MS_NODEV = 4
 MNT_DETACH = 2
-_SAFE_PART = re.compile(r"^[A-Za-z0-9._+-]{1,128}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-MAX_DEPTH = 8
-
-
-def check_file_name(name: str) -> str:
-    """A file name the host may create in a run directory: a relative path of plain parts
-    (letters, digits, ``.``, ``_``, ``+``, ``-``), no ``..``, nothing absolute, no NUL."""
-    parts = name.split("/")
-    if len(parts) > MAX_DEPTH or not all(
-        _SAFE_PART.match(part) and part not in {".", ".."} for part in parts
-    ):
-        raise InvalidInput(
-            f"file name {name!r} must be a relative path of at most {MAX_DEPTH} parts, each "
-            "1-128 letters, digits, '.', '_', '+' or '-' (no '..')",
-            field="files",
-        )
-    return name
 
 
 def _mount_tmpfs(target: Path, size_bytes: int, uid: int) -> None:

@@ -17,29 +17,19 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 
-from execbox import __version__
-from execbox.dispatch import LocalDispatcher
+from execbox.dispatch.local import LocalDispatcher
 from execbox.engine import Engine
 from execbox.languages import LanguageRegistry, load_registry
 from execbox.sandbox.base import SandboxBackend
 from execbox.sandbox.factory import offered, versions
-from execbox.service.bodylimit import BodyLimitMiddleware
+from execbox.service.assemble import assemble
 from execbox.service.context import ServiceContext
-from execbox.service.errors import install_error_handlers
-from execbox.service.guests import GuestIdMiddleware
 from execbox.service.health import ReadinessProbe
 from execbox.service.janitor import RunLogJanitor
-from execbox.service.judge0 import router as judge0_router
 from execbox.service.metrics import Metrics
-from execbox.service.piston import router as piston_router
-from execbox.service.piston_connect import router as piston_connect_router
-from execbox.service.proxies import ForwardedMiddleware
-from execbox.service.routes import router
 from execbox.service.runner import RunService
 from execbox.service.schemas import LanguageInfo
-from execbox.service.ws_run import router as ws_router
 from execbox.settings import Settings
 from execbox.store import Clock, Database, plans, utcnow
 
@@ -65,13 +55,14 @@ def create_app(
     engine = Engine(settings, registry, backend)
     dispatcher = LocalDispatcher(engine, workers=settings.workers, queue_limit=settings.queue_limit)
     metrics = Metrics(dispatcher.queue_depth, dispatcher.in_flight)
+    probe = ReadinessProbe(engine, db, settings.readiness_cache_s, settings.selftest)
     ctx = ServiceContext(
         settings=settings,
         db=db,
         registry=registry,
         dispatcher=dispatcher,
         runs=RunService(settings, db, registry, dispatcher, metrics, clock),
-        readiness=ReadinessProbe(engine, db, settings.readiness_cache_s, settings.selftest),
+        readiness=probe,
         metrics=metrics,
     )
 
@@ -79,7 +70,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(_start, ctx, backend, clock)
+        await anyio.to_thread.run_sync(_start, ctx, probe, backend, clock)
         pruning: asyncio.Task[None] | None = None
         if janitor.enabled:
             await anyio.to_thread.run_sync(janitor.prune)
@@ -96,35 +87,20 @@ def create_app(
             await anyio.to_thread.run_sync(dispatcher.close)
             db.close()
 
-    app = FastAPI(
-        title="execbox",
-        version=__version__,
-        description="Runs untrusted code in fresh, isolated, limited sandboxes.",
-        lifespan=lifespan,
-    )
-    app.state.execbox = ctx
-    install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(GuestIdMiddleware)
-    app.add_middleware(ForwardedMiddleware, trusted=settings.trusted_proxies)
-    app.include_router(router)
-    app.include_router(judge0_router)
-    app.include_router(piston_router)
-    app.include_router(ws_router)
-    app.include_router(piston_connect_router)
-    _mount_editor(app)
-    return app
+    return assemble(ctx, lifespan)
 
 
-def _start(ctx: ServiceContext, backend: SandboxBackend, clock: Clock) -> None:
+def _start(
+    ctx: ServiceContext, probe: ReadinessProbe, backend: SandboxBackend, clock: Clock
+) -> None:
     ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
     ctx.db.migrate()
     with ctx.db.transaction() as session:
         plans.ensure_builtin(session, clock())
     ctx.runs.recover()
     if ctx.settings.selftest:
-        readiness = ctx.readiness.check_now()
-        if not ctx.readiness.sandbox_ok:
+        readiness = probe.check_now()
+        if not probe.sandbox_ok:
             log.error("the sandbox failed its self-test; runs are refused: %s", readiness.checks)
     ctx.languages = [
         LanguageInfo(
@@ -137,19 +113,3 @@ def _start(ctx: ServiceContext, backend: SandboxBackend, clock: Clock) -> None:
         )
         for lang, version in versions(ctx.registry, backend)
     ]
-
-
-def _mount_editor(app: FastAPI) -> None:
-    try:
-        from execbox.web import mount_editor
-    except ImportError:  # the editor is optional in a stripped-down install
-        log.warning("the web editor is not installed; GET / serves a placeholder")
-
-        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-        def placeholder() -> str:
-            return (
-                "<!doctype html><title>execbox</title><p>execbox API: see <a href=/docs>/docs</a>."
-            )
-
-        return
-    mount_editor(app)

@@ -59,6 +59,50 @@ def serve(
     run_server(settings)
 
 
+def api(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+) -> None:
+    """Serve the API and the web editor without sandboxes: runs go to `execbox worker`
+    processes through Redis (EXECBOX_REDIS_URL), on a shared database (EXECBOX_DATABASE_URL).
+    Needs no root."""
+    from execbox.service.server import serve_api
+
+    try:
+        settings = load_settings(host=host, port=port)
+        if settings.redis_url is None:
+            raise ConfigError("EXECBOX_REDIS_URL is not set (redis://host:port/db)")
+    except ConfigError as exc:
+        typer.echo(f"execbox: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    serve_api(settings)
+
+
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(help="runs at once (default: one per core)")
+    ] = None,
+) -> None:
+    """Take runs from the queue (EXECBOX_REDIS_URL) and run them in this host's sandboxes;
+    results go to the shared database (EXECBOX_DATABASE_URL).  SIGTERM: finish the runs
+    held, take no new ones."""
+    import logging
+
+    from execbox.worker.start import run_worker
+
+    try:
+        settings = load_settings(workers=concurrency)
+        if settings.redis_url is None:
+            raise ConfigError("EXECBOX_REDIS_URL is not set (redis://host:port/db)")
+    except ConfigError as exc:
+        typer.echo(f"execbox: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    raise typer.Exit(run_worker(settings, settings.workers))
+
+
 @users_app.command("create")
 def users_create(
     name: str, plan: Annotated[str, typer.Option(help="the user's plan")] = "free"
@@ -174,5 +218,7 @@ def plans_list() -> None:
 def register(app: typer.Typer) -> None:
     """Add the service's commands to the main command line."""
     app.command("serve")(serve)
+    app.command("api")(api)
+    app.command("worker")(worker)
     app.add_typer(users_app, name="users")
     app.add_typer(plans_app, name="plans")

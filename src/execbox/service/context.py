@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from execbox.dispatch import Dispatcher
 from execbox.languages import LanguageRegistry
-from execbox.service.health import ReadinessProbe
 from execbox.service.metrics import Metrics
+from execbox.service.readiness import Probe
 from execbox.service.runner import RunService
 from execbox.service.schemas import LanguageInfo
 from execbox.settings import Settings
@@ -21,6 +21,6 @@ class ServiceContext:
     registry: LanguageRegistry
     dispatcher: Dispatcher
     runs: RunService
-    readiness: ReadinessProbe
+    readiness: Probe
     metrics: Metrics
     languages: list[LanguageInfo] = field(default_factory=list)

@@ -9,7 +9,8 @@
     └── QuotaExceeded     429  the plan's daily runs are used up
     NoCapacity (execbox.errors)    503  every worker busy, queue full
     └── SandboxNotReady            503  the sandbox failed its self-test: no runs
-    OperationalError (SQLAlchemy)  503  the database cannot be reached
+    OperationalError (SQLAlchemy)  503  the database cannot be reached (or dropped us)
+    redis ConnectionError          503  the run queue cannot be reached
 
 A body over the server's cap is refused (413) by :mod:`execbox.service.bodylimit`
 before any of this runs.
@@ -31,7 +32,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from execbox.errors import (
@@ -214,11 +218,25 @@ def refusal_of(exc: Exception) -> Refusal | None:
         )
     if isinstance(exc, RequestValidationError):
         return _validation_refusal(exc)
-    if isinstance(exc, OperationalError):
+    if _database_away(exc):
         return Refusal(
             503, "database_unavailable", "The database is unavailable; try again.", retry_after=5
         )
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return Refusal(
+            503,
+            "queue_unavailable",
+            "The run queue (Redis) is unavailable; try again.",
+            retry_after=5,
+        )
     return None
+
+
+def _database_away(exc: Exception) -> bool:
+    """The database cannot be reached, or dropped the connection (a restart): not a bug."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -241,6 +259,10 @@ def _database_down(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    refusal = refusal_of(exc)  # a database or Redis that went away mid-request: not a bug
+    if refusal is not None and refusal.status == 503:
+        log.error("%s serving %s %s: %s", refusal.code, request.method, request.url.path, exc)
+        return error_response(503, refusal.code, refusal.message, retry_after=refusal.retry_after)
     log.exception("unexpected error serving %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "The service failed; the error was logged.")
 

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 
 import anyio.to_thread
 
@@ -21,17 +20,12 @@ from execbox.engine import Engine
 from execbox.limits import resolve_limits
 from execbox.results import Status
 from execbox.selftest import run_selftest
+from execbox.service.readiness import Readiness
 from execbox.store import Database
 
 log = logging.getLogger(__name__)
 
 PREFERRED = ("python", "bash", "javascript")
-
-
-@dataclass(frozen=True)
-class Readiness:
-    ready: bool
-    checks: dict[str, str] = field(default_factory=dict)
 
 
 class ReadinessProbe:

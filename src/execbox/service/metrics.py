@@ -13,7 +13,12 @@ _SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class Metrics:
-    def __init__(self, queue_depth: Callable[[], int], in_flight: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        queue_depth: Callable[[], int],
+        in_flight: Callable[[], int],
+        workers: Callable[[], int] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.runs = Counter(
             "execbox_runs",
@@ -45,12 +50,23 @@ class Metrics:
             "Runs that ended internal_error (the sandbox or service failed).",
             registry=self.registry,
         )
-        depth = Gauge("execbox_queue_depth", "Runs waiting for a worker.", registry=self.registry)
+        depth = Gauge(
+            "execbox_queue_depth",
+            "Runs accepted and not yet taken by a worker.",
+            registry=self.registry,
+        )
         depth.set_function(lambda: float(queue_depth()))
         busy = Gauge(
             "execbox_runs_in_flight", "Runs accepted, not finished.", registry=self.registry
         )
         busy.set_function(lambda: float(in_flight()))
+        if workers is not None:  # an API node: the workers it hands runs to
+            alive = Gauge(
+                "execbox_workers",
+                "Worker processes that reported within the last 10 s.",
+                registry=self.registry,
+            )
+            alive.set_function(lambda: float(workers()))
 
     def observe(self, outcome: JobOutcome) -> None:
         result = outcome.result

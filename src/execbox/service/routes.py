@@ -14,6 +14,7 @@ from execbox.service.guests import guest_id
 from execbox.service.schemas import (
     ErrorBody,
     LanguageInfo,
+    Queued,
     RunDetail,
     RunRequest,
     RunResponse,
@@ -83,6 +84,32 @@ async def run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
         )
     result = await ctx.runs.run(who, body)
     return JSONResponse(result.model_dump(mode="json", by_alias=True))
+
+
+@router.post(
+    "/api/runs",
+    status_code=202,
+    response_model=Queued,
+    responses=_ERRORS,
+    tags=["runs"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RunRequest.model_json_schema()}},
+        }
+    },
+)
+async def submit_run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
+    """Accept a run (the body of ``POST /api/editor/run``, with the same checks) and answer
+    202 at once; ``GET /api/runs/{runId}`` shows it ``queued``, ``running``, then final."""
+    body = parse_body(RunRequest, await request.body())
+    if not await ctx.readiness.sandbox_ready():
+        raise SandboxNotReady(
+            "The sandbox failed its self-test; no runs until it passes (see /readyz).", 30
+        )
+    queued = await ctx.runs.submit_async(who, body)
+    answer = Queued(run_id=queued.run_id, usage=Usage.of(who.plan, queued.runs_today))
+    return JSONResponse(answer.model_dump(mode="json", by_alias=True), status_code=202)
 
 
 @router.get("/api/languages", response_model=list[LanguageInfo], tags=["runs"])

@@ -15,16 +15,16 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from execbox.dispatch import Dispatcher, JobOutcome, LiveDispatcher, RunJob
+from execbox.dispatch import Dispatcher, JobOutcome, LiveDispatcher, QueueingDispatcher, RunJob
 from execbox.errors import InvalidInput, NoCapacity, RequestError
 from execbox.languages import LanguageRegistry
-from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
+from execbox.limits import LimitOverrides, Limits, PlanCaps, resolve_limits
 from execbox.live import LiveRun, OutputSink
 from execbox.program import SourceFile, check_names, layout, total_bytes
 from execbox.results import RunResult
@@ -49,6 +49,7 @@ class Accepted:
     request: RunRequest
     api: str
     api_request: dict[str, Any] | None
+    limits: Limits
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ class Submitted:
 
     run_id: str
     done: asyncio.Task[Finished]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An accepted asynchronous run: its id, and the caller's runs today with it."""
+
+    run_id: str
+    runs_today: int
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,28 @@ class RunService:
         language = self.registry.get(request.language).id
         return LiveHandle(submitted.run_id, language, live, asyncio.create_task(respond()))
 
+    async def submit_async(
+        self,
+        caller: Caller,
+        request: RunRequest,
+        *,
+        api: str = "execbox",
+        api_request: dict[str, Any] | None = None,
+    ) -> Queued:
+        """Check, record and queue ``request`` (``POST /api/runs``); answers once it is
+        accepted.  Scaled out, nothing in this process waits for it: a worker stores its
+        result.  Embedded, it runs here in the background, as :meth:`submit` does."""
+        if not isinstance(self.dispatcher, QueueingDispatcher):
+            submitted = await self.submit(caller, request, api=api, api_request=api_request)
+            return Queued(submitted.run_id, caller.runs_today + 1)
+        job = await self._admit(caller, request, api=api, api_request=api_request)
+        try:
+            await self.dispatcher.enqueue(job)
+        except NoCapacity:
+            await self._db(lambda: self._withdraw(job.run_id))
+            raise
+        return Queued(job.run_id, caller.runs_today + 1)
+
     async def submit(
         self,
         caller: Caller,
@@ -199,6 +230,24 @@ class RunService:
         """Check and record ``request`` and start it; answers as soon as it is accepted
         (the run goes on, and is stored, whatever happens to the caller).  With ``live``
         the run streams to it; ``interactive`` gives it the interactive wall-clock limit."""
+        job = await self._admit(
+            caller, request, api=api, api_request=api_request, interactive=interactive
+        )
+        task = asyncio.create_task(self._execute(caller, job, live))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return Submitted(job.run_id, task)
+
+    async def _admit(
+        self,
+        caller: Caller,
+        request: RunRequest,
+        *,
+        api: str,
+        api_request: dict[str, Any] | None,
+        interactive: bool = False,
+    ) -> RunJob:
+        """Every check in the contract's order, then the run recorded and its quota spent."""
         plan = caller.plan
         files = _program(request)
         size = total_bytes(files)
@@ -238,10 +287,10 @@ class RunService:
             )
 
         run_id = uuid.uuid4().hex
-        accepted = Accepted(run_id, language.id, files, request, api, api_request)
+        accepted = Accepted(run_id, language.id, files, request, api, api_request, limits)
         if not await self._db(lambda: self._accept(caller, accepted, now)):
             raise self._quota_exceeded(caller, now)
-        job = RunJob(
+        return RunJob(
             run_id,
             language.id,
             files[0].content.decode(),
@@ -250,10 +299,6 @@ class RunService:
             limits,
             files=tuple(files) if request.files is not None else (),
         )
-        task = asyncio.create_task(self._execute(caller, job, live))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return Submitted(run_id, task)
 
     def _quota_exceeded(self, caller: Caller, now: datetime) -> QuotaExceeded:
         return QuotaExceeded(
@@ -298,6 +343,7 @@ class RunService:
                 args=request.args,
                 api=accepted.api,
                 api_request=accepted.api_request,
+                limits=asdict(accepted.limits),
                 now=now,
             )
             return True

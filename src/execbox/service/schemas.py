@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic.alias_generators import to_camel
 
-from execbox.results import RunResult, Status
+from execbox.results import RunResult
 from execbox.store import Plan, RunRecord
 
 
@@ -135,6 +135,17 @@ class RunSummary(_Wire):
 
 
 class RunDetail(RunView):
+    """A run in the log; until it is final (``queued``, ``running``) its result fields are
+    null."""
+
+    version: str | None
+    message: str | None
+    output: Output | None  # type: ignore[assignment]
+    compile_output: str | None
+    duration_ms: float | None  # type: ignore[assignment]
+    cpu_time_ms: float | None  # type: ignore[assignment]
+    memory_used: int | None  # type: ignore[assignment]
+    truncated: bool | None  # type: ignore[assignment]
     code: str
     files: list[FileIn] | None
     stdin: str
@@ -144,10 +155,14 @@ class RunDetail(RunView):
 
     @classmethod
     def of_record(cls, record: RunRecord) -> RunDetail:
-        result = record.result or RunResult(
-            language=record.language, status=Status.INTERNAL_ERROR, message="Still running."
-        )
-        view = RunView.of(record.id, result).model_dump()
+        if record.result is not None and record.final:
+            view: dict[str, Any] = RunView.of(record.id, record.result).model_dump()
+        else:
+            view = {
+                "run_id": record.id,
+                "language": record.language,
+                **dict.fromkeys(_RESULT_FIELDS),
+            }
         view["status"] = record.status
         return cls(
             **view,
@@ -160,6 +175,26 @@ class RunDetail(RunView):
             created_at=_iso(record.created_at) or "",
             finished_at=_iso(record.finished_at),
         )
+
+
+_RESULT_FIELDS = (
+    "version",
+    "message",
+    "output",
+    "compile_output",
+    "duration_ms",
+    "cpu_time_ms",
+    "memory_used",
+    "truncated",
+)
+
+
+class Queued(_Wire):
+    """``POST /api/runs``: the run is accepted and queued (202)."""
+
+    run_id: str
+    status: str = "queued"
+    usage: Usage
 
 
 class LanguageInfo(_Wire):

@@ -12,7 +12,6 @@ import logging
 import uvicorn
 from starlette.types import ASGIApp
 
-from execbox.service.app import create_app
 from execbox.settings import Settings
 
 
@@ -39,9 +38,9 @@ def uvicorn_config(
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from execbox.service.app import create_app  # the sandbox: not for `execbox api`
+
+    _logging()
     app = create_app(settings)
     config = uvicorn_config(app, settings, host=settings.host, port=settings.port)
     logging.getLogger("execbox").info(
@@ -52,3 +51,26 @@ def serve(settings: Settings) -> None:
         settings.effective_database_url.split("@")[-1],
     )
     uvicorn.Server(config).run()
+
+
+def serve_api(settings: Settings) -> None:
+    """``execbox api``: the HTTP service without sandboxes (runs go to workers via Redis)."""
+    from execbox.service.api_app import create_api_app
+
+    _logging()
+    app = create_api_app(settings)
+    config = uvicorn_config(app, settings, host=settings.host, port=settings.port)
+    logging.getLogger("execbox").info(
+        "execbox api: http://%s:%d/ (database %s, queue %s on Redis)",
+        settings.host,
+        settings.port,
+        settings.effective_database_url.split("@")[-1],
+        settings.queue_name,
+    )
+    uvicorn.Server(config).run()
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
