@@ -7,6 +7,7 @@ with the installed ``execbox`` command and stopped (SIGTERM, then SIGKILL) after
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -28,6 +29,11 @@ from tests.store.databases import ROOT, fresh_database
 EXECBOX = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "execbox")
 UID_BASE = 2_600_000 + (os.getpid() % 1000) * 64
 NOBODY = 65534
+
+
+def _die_with_pytest() -> None:
+    """SIGKILL when the test session goes (an interrupted run leaves no process behind)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def test_redis_url() -> str | None:
@@ -149,7 +155,12 @@ class Cluster:
         log = self.tmp / f"{name}-{len(self.procs)}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_pytest,
             )
         proc = Proc(name, popen, log)
         self.procs.append(proc)

@@ -103,13 +103,17 @@ def _registry_languages(registry: LanguageRegistry) -> list[LanguageInfo]:
 
 
 async def _languages_forever(ctx: ServiceContext, dispatcher: RemoteDispatcher) -> None:
-    """``/api/languages`` shows what the workers run (they publish it at start)."""
+    """The languages the workers run (each publishes its own as it reports): what
+    ``/api/languages`` lists and requests may name."""
     key = languages_key(ctx.settings)
+    full = ctx.registry
     while True:
         try:
             raw = await dispatcher.redis.get(key)
             if raw:
-                ctx.languages = [LanguageInfo.model_validate(item) for item in json.loads(raw)]
+                offered = [LanguageInfo.model_validate(item) for item in json.loads(raw)]
+                ctx.languages = offered
+                ctx.registry = ctx.runs.registry = full.only(info.id for info in offered)
         except (RedisError, OSError, ValueError, ValidationError) as exc:
             log.debug("languages: not refreshed: %s", exc)
         await asyncio.sleep(LANGUAGES_REFRESH_S)
