@@ -91,6 +91,7 @@ def test_sync_and_async_runs_on_an_unprivileged_api_node(cluster: Cluster) -> No
         assert time.monotonic() < deadline, detail
         time.sleep(0.05)
     assert "running" in seen
+    assert 0 <= detail["queueWaitMs"] < 30_000, detail
     assert detail["status"] == "ok", detail
     assert detail["output"]["stdout"] == "before\nafter\n"
 

@@ -33,7 +33,8 @@ def test_an_async_run_answers_202_then_shows_queued_running_and_final(
     second = server.client.post("/api/runs", json=body, headers=auth(key)).json()
     early = server.client.get(f"/api/runs/{second['runId']}", headers=auth(key)).json()
     assert early["status"] == "queued", early
-    for field in ("output", "durationMs", "cpuTimeMs", "memoryUsed", "message", "truncated"):
+    fields = ("output", "durationMs", "cpuTimeMs", "memoryUsed", "message", "truncated")
+    for field in (*fields, "queueWaitMs"):
         assert early[field] is None, (field, early)
     assert early["code"] == body["code"] and early["stdin"] == "hi\n"
 
@@ -46,6 +47,8 @@ def test_an_async_run_answers_202_then_shows_queued_running_and_final(
         time.sleep(0.05)
     assert final["status"] == "ok", final
     assert final["output"]["stdout"] == "hi\n"
+    # it waited for the first run's 1 s step on the single worker
+    assert 500 <= final["queueWaitMs"] < 30_000, final
     assert server.client.get("/api/usage", headers=auth(key)).json()["runsToday"] == 2
 
 

@@ -369,7 +369,7 @@ class RunService:
     def _finish(self, caller: Caller, run_id: str, outcome: JobOutcome) -> int:
         now = self.clock()
         with self.db.transaction() as session:
-            runs.finish(session, run_id, outcome.result, now)
+            runs.finish(session, run_id, outcome.result, now, queue_wait_s=outcome.queue_wait_s)
             return usage.runs_on(session, caller.subject, usage.day_of(now))
 
     async def recent(self, caller: Caller, limit: int) -> list[RunSummary]:

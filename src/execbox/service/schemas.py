@@ -152,6 +152,9 @@ class RunDetail(RunView):
     args: list[str]
     created_at: str
     finished_at: str | None
+    queue_wait_ms: float | None = Field(
+        None, description="from acceptance until a worker began the run; null until then"
+    )
 
     @classmethod
     def of_record(cls, record: RunRecord) -> RunDetail:
@@ -174,6 +177,11 @@ class RunDetail(RunView):
             args=list(record.args),
             created_at=_iso(record.created_at) or "",
             finished_at=_iso(record.finished_at),
+            queue_wait_ms=(
+                round((record.started_at - record.created_at).total_seconds() * 1000, 3)
+                if record.started_at is not None
+                else None
+            ),
         )
 
 

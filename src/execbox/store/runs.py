@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -148,12 +148,23 @@ def record_queued(
     )
 
 
-def finish(session: Session, run_id: str, result: RunResult, now: datetime) -> bool:
+def finish(
+    session: Session,
+    run_id: str,
+    result: RunResult,
+    now: datetime,
+    *,
+    queue_wait_s: float | None = None,
+) -> bool:
     """Store a run's final result; an ``internal_error`` gives its run back.  The first
-    final result wins: ``False`` (nothing written) when the run is already final."""
+    final result wins: ``False`` (nothing written) when the run is already final.
+    ``queue_wait_s``: how long it waited to begin, if no worker recorded when it began
+    (the embedded pool)."""
     row = session.get(RunRow, run_id, with_for_update=True)
     if row is None or row.status not in UNFINISHED:
         return False
+    if row.started_at is None and queue_wait_s is not None:
+        row.started_at = row.created_at + timedelta(seconds=max(0.0, queue_wait_s))
     _finalize(session, row, result, now)
     return True
 
