@@ -100,6 +100,7 @@ def worker(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("saq").setLevel(logging.WARNING)  # a line per job otherwise
     raise typer.Exit(run_worker(settings, settings.workers))
 
 

@@ -359,12 +359,19 @@ class RunService:
             await self._db(lambda: self._withdraw(job.run_id))
             raise
         self.metrics.observe(outcome)
-        runs_today = await self._db(lambda: self._finish(caller, job.run_id, outcome))
+        if isinstance(self.dispatcher, QueueingDispatcher):  # the worker stored it
+            runs_today = await self._db(lambda: self._runs_today(caller))
+        else:
+            runs_today = await self._db(lambda: self._finish(caller, job.run_id, outcome))
         return Finished(job.run_id, outcome.result, runs_today)
 
     def _withdraw(self, run_id: str) -> None:
         with self.db.transaction() as session:
             runs.withdraw(session, run_id)
+
+    def _runs_today(self, caller: Caller) -> int:
+        with self.db.transaction() as session:
+            return usage.runs_on(session, caller.subject, usage.day_of(self.clock()))
 
     def _finish(self, caller: Caller, run_id: str, outcome: JobOutcome) -> int:
         now = self.clock()

@@ -74,3 +74,4 @@ def _logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("saq").setLevel(logging.WARNING)  # a line per job otherwise

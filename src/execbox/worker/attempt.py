@@ -62,6 +62,13 @@ class Attempts:
     def execute(self, job: RunJob) -> RunResult:
         return execute_job(self.engine, job)
 
+    def run(self, run_id: str) -> runs.Attempt:
+        """The whole attempt in one (worker) thread: begin, execute, store."""
+        attempt, job = self.begin(run_id)
+        if job is not None:
+            self.store(run_id, self.execute(job))
+        return attempt
+
     def store(self, run_id: str, result: RunResult) -> bool:
         def work() -> bool:
             with self.db.transaction() as session:

@@ -164,12 +164,9 @@ class Worker:
         except BadPayload as exc:
             log.error("worker %s: %s", self.id, exc)
             return
-        attempt, run = await anyio.to_thread.run_sync(self.attempts.begin, run_id)
-        if run is not None:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._pool, self.attempts.execute, run)
-            await anyio.to_thread.run_sync(self.attempts.store, run_id, result)
-        elif attempt is runs.Attempt.MISSING:
+        loop = asyncio.get_running_loop()
+        attempt = await loop.run_in_executor(self._pool, self.attempts.run, run_id)
+        if attempt is runs.Attempt.MISSING:
             log.warning("worker %s: run %s is not in the run log; dropped", self.id, run_id)
         await self._announce(run_id)
 
