@@ -15,21 +15,22 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
 from execbox.dispatch import Dispatcher, JobOutcome, LiveDispatcher, QueueingDispatcher, RunJob
-from execbox.errors import InvalidInput, NoCapacity, RequestError
+from execbox.errors import InvalidInput, NoCapacity
 from execbox.languages import LanguageRegistry
-from execbox.limits import LimitOverrides, Limits, PlanCaps, resolve_limits
+from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
 from execbox.live import LiveRun, OutputSink
-from execbox.program import SourceFile, check_names, layout, total_bytes
-from execbox.results import RunResult
+from execbox.program import layout, total_bytes
 from execbox.service.auth import Caller, identify
 from execbox.service.errors import CodeTooLarge, PlanForbidden, QuotaExceeded, RunNotFound
+from execbox.service.handles import Accepted, Finished, LiveHandle, Queued, Submitted
+from execbox.service.inputs import check_text, program_of
 from execbox.service.metrics import Metrics
 from execbox.service.schemas import RunDetail, RunRequest, RunResponse, RunSummary, RunView, Usage
 from execbox.settings import Settings
@@ -38,54 +39,7 @@ from execbox.store import Clock, Database, runs, usage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Accepted:
-    """A request that passed every check, as the run log records it."""
-
-    run_id: str
-    language: str
-    files: list[SourceFile]
-    request: RunRequest
-    api: str
-    api_request: dict[str, Any] | None
-    limits: Limits
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A run's final result, stored, with the caller's runs today after it."""
-
-    run_id: str
-    result: RunResult
-    runs_today: int
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """An accepted run: its id at once, and ``done`` once it is finished and stored."""
-
-    run_id: str
-    done: asyncio.Task[Finished]
-
-
-@dataclass(frozen=True)
-class Queued:
-    """An accepted asynchronous run: its id, and the caller's runs today with it."""
-
-    run_id: str
-    runs_today: int
-
-
-@dataclass(frozen=True)
-class LiveHandle:
-    """An accepted streaming run: its id and language, its live channel (input, stop) and
-    the task that ends with its stored result."""
-
-    run_id: str
-    language: str
-    live: LiveRun
-    result: asyncio.Task[RunResponse]
+__all__ = ["Accepted", "Finished", "LiveHandle", "Queued", "RunService", "Submitted"]
 
 
 class RunService:
@@ -249,7 +203,7 @@ class RunService:
     ) -> RunJob:
         """Every check in the contract's order, then the run recorded and its quota spent."""
         plan = caller.plan
-        files = _program(request)
+        files = program_of(request)
         size = total_bytes(files)
         if size > plan.max_code_bytes:
             what = "code is" if request.files is None else "files total"
@@ -308,7 +262,7 @@ class RunService:
         )
 
     def _check_inputs(self, request: RunRequest) -> None:
-        _check_text("stdin", request.stdin)
+        check_text("stdin", request.stdin)
         if len(request.stdin.encode()) > self.settings.max_stdin_bytes:
             raise InvalidInput(
                 f"stdin may be at most {self.settings.max_stdin_bytes} bytes.", field="stdin"
@@ -316,7 +270,7 @@ class RunService:
         if len(request.args) > self.settings.max_args:
             raise InvalidInput(f"At most {self.settings.max_args} args are allowed.", field="args")
         for arg in request.args:
-            _check_text("args", arg)
+            check_text("args", arg)
             if len(arg.encode()) > self.settings.max_arg_bytes:
                 raise InvalidInput(
                     f"Each arg may be at most {self.settings.max_arg_bytes} bytes.", field="args"
@@ -418,30 +372,3 @@ class RunService:
         """Wait for every accepted run to be finished and stored."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def _program(request: RunRequest) -> list[SourceFile]:
-    """The request's program as files (``code`` is one file); its text and names checked."""
-    if request.files is None:
-        if request.code is None:  # a missing field, as pydantic would say it (invalid_request)
-            raise RequestError(
-                "The field 'code' is required (or 'files': [{name, content}, ...]).",
-                field="code",
-            )
-        _check_text("code", request.code)
-        return [SourceFile.text("", request.code)]
-    if request.code is not None:
-        raise InvalidInput("Send either 'code' or 'files', not both.", field="files")
-    check_names([f.name for f in request.files])
-    for f in request.files:
-        _check_text("files", f.content)
-    return [SourceFile.text(f.name, f.content) for f in request.files]
-
-
-def _check_text(field: str, value: str) -> None:
-    if "\x00" in value:
-        raise InvalidInput(f"{field} must not contain NUL characters.", field=field)
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{field} must be valid Unicode text.", field=field) from None
