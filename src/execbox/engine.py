@@ -97,6 +97,7 @@ class Engine:
                         stdin=stdin_bytes,
                         env={**LANG_ENV, **language.env},
                         mounts=tuple(language.mounts),
+                        language=language.id,
                         live=run_live,
                     ),
                 )
@@ -147,6 +148,7 @@ class Engine:
                 env={**LANG_ENV, **language.env},
                 mounts=tuple(language.mounts),
                 kind="compile",
+                language=language.id,
                 live=live,
             ),
         )

@@ -14,6 +14,7 @@ import pytest
 
 from execbox.languages import LanguageRegistry, load_registry
 from execbox.sandbox.docker.backend import DockerBackend
+from execbox.sandbox.docker.images.catalog import default_image
 from execbox.sandbox.native import NativeBackend
 from execbox.service.app import create_app
 from execbox.settings import Settings
@@ -24,6 +25,7 @@ from tests.service.conftest import Server
 pytestmark = pytest.mark.docker
 
 IMAGE = "execbox-test/imgonly:1"
+PYTHON = default_image("python")
 TOOL = b"""#!/usr/bin/python3
 import sys
 if sys.argv[1] == "--version":
@@ -47,7 +49,7 @@ def _context() -> io.BytesIO:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data, mode in (
-            ("Dockerfile", b"FROM execbox/python:3.11\nCOPY imgtool /usr/bin/imgtool\n", 0o644),
+            ("Dockerfile", f"FROM {PYTHON}\nCOPY imgtool /usr/bin/imgtool\n".encode(), 0o644),
             ("imgtool", TOOL, 0o755),
         ):
             info = tarfile.TarInfo(name)
@@ -60,9 +62,9 @@ def _context() -> io.BytesIO:
 @pytest.fixture(scope="module")
 def image(client: docker.DockerClient) -> Iterator[str]:  # noqa: F811
     try:
-        client.images.get("execbox/python:3.11")
+        client.images.get(PYTHON)
     except docker.errors.ImageNotFound:
-        pytest.skip("execbox/python:3.11 is missing: run `execbox images build python`")
+        pytest.skip(f"{PYTHON} is missing: run `execbox images build python`")
     client.images.build(fileobj=_context(), custom_context=True, tag=IMAGE, rm=True)
     yield IMAGE
     client.images.remove(IMAGE, force=True)

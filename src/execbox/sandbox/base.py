@@ -31,6 +31,9 @@ class StepSpec:
     """Extra host paths bound read-only at the same place (a language's needs)."""
     kind: str = "run"
     """``compile`` or ``run``: used for naming and messages."""
+    language: str | None = None
+    """The id of the language the step runs (the Docker backend's image is per language:
+    a file name such as ``main.pl`` does not tell Perl from Prolog)."""
     live: LiveStep | None = field(default=None, compare=False)
     """When someone watches the run: output is passed on as it is read, a stop ends the step
     and, if the step ``takes_input``, its stdin is the live run's input (``stdin`` unused)."""

@@ -56,12 +56,13 @@ import docker
 import docker.errors
 from docker.types import Ulimit
 
-from execbox.errors import SandboxError, SandboxUnavailable
+from execbox.errors import SandboxError, SandboxUnavailable, UnknownLanguage
 from execbox.languages import Language, LanguageRegistry, load_registry
 from execbox.limits import MIB, Limits, resolve_limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.docker.images.catalog import LABEL, image_for
+from execbox.sandbox.docker.images.status import image_checks
 from execbox.sandbox.docker.io import feed_stdin, raw_socket, read_streams
 from execbox.sandbox.docker.profile import masked_paths, seccomp_profile
 from execbox.sandbox.docker.sockets import charge_socket_buffers
@@ -125,7 +126,7 @@ class DockerBackend:
     def workspace(
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
-        image = self._image_for_files(files)
+        image = self._image_for_files(files)  # a step naming its language overrides it
         runs_dir = self.settings.runs_dir
         size = max(limits.workdir_bytes, sum(len(data) for data in files.values()) + MIB)
         lease = self.uids.acquire()
@@ -145,18 +146,19 @@ class DockerBackend:
             raise SandboxError("not a docker workspace")
         client = self._docker()
         run.steps += 1
-        container = self._create(client, workspace.run_id, run, step)
+        image = image_for(self.settings, step.language) if step.language else run.image
+        if image is None:
+            raise SandboxError("no Docker image: the step names no language and no file did")
+        container = self._create(client, workspace.run_id, run, step, image)
         try:
-            return self._run(client, container, run, step)
+            return self._run(client, container, image, step)
         finally:
             self._remove(client, container)
 
     def offers(self, language: Language) -> bool:
-        """A language is offered when its image is configured and present in dockerd
-        (whether or not the host has the toolchain)."""
+        """A language is offered when its image is present in dockerd (whether or not
+        the host has the toolchain): ``execbox images build <id>`` makes it."""
         image = image_for(self.settings, language.id)
-        if image is None:
-            return False
         try:
             self._docker().api.inspect_image(image)
         except (SandboxError, docker.errors.DockerException):
@@ -168,7 +170,12 @@ class DockerBackend:
         command in a sandboxed container like any step."""
         if language.id not in self._versions:
             limits = resolve_limits(self.settings)
-            step = StepSpec(argv=list(language.version.command), limits=limits, kind="version")
+            step = StepSpec(
+                argv=list(language.version.command),
+                limits=limits,
+                kind="version",
+                language=language.id,
+            )
             with self.workspace(
                 f"version-{uuid.uuid4().hex}", {language.source_file: b""}, limits
             ) as workspace:
@@ -206,37 +213,12 @@ class DockerBackend:
             yield Check("docker: container init", True, str(init))
         except SandboxError as exc:
             yield Check("docker: container init", False, str(exc), "apt-get install gcc libc6-dev")
-        # A language without a built image is not offered (not a broken backend); the
-        # backend fails its checks only when it can run no language at all.
-        offered = 0
-        for language in self.registry.all():
-            image = image_for(self.settings, language.id)
-            name = f"docker: image for {language.id}"
-            if image is None:
-                yield Check(name, True, "not offered: no image configured", "EXECBOX_DOCKER_IMAGES")
-                continue
-            try:
-                client.images.get(image)
-                offered += 1
-                yield Check(name, True, image)
-            except docker.errors.ImageNotFound:
-                yield Check(
-                    name,
-                    True,
-                    f"not offered: {image} is not built",
-                    f"execbox images build {language.id}",
-                )
-            except docker.errors.DockerException as exc:
-                yield Check(name, False, str(exc))
-        if not offered:
-            yield Check(
-                "docker: images", False, "no language has a built image", "execbox images build"
-            )
+        yield from image_checks(client, self.settings, self.registry)
 
     # --- containers -----------------------------------------------------------------------
 
     def _create(
-        self, client: docker.DockerClient, run_id: str, run: HostRun, step: StepSpec
+        self, client: docker.DockerClient, run_id: str, run: HostRun, step: StepSpec, image: str
     ) -> str:
         limits = step.limits
         init = init_binary(self.settings.data_dir)
@@ -277,10 +259,10 @@ class DockerBackend:
             str(run.uid),
             *step.argv,
         ]
-        environment = {"PATH": self._image_path(client, run.image), "HOME": WORKDIR, **step.env}
+        environment = {"PATH": self._image_path(client, image), "HOME": WORKDIR, **step.env}
         try:
             created: dict[str, Any] = client.api.create_container(
-                run.image,
+                image,
                 command=command,
                 entrypoint=[],
                 user="0:0",
@@ -295,14 +277,14 @@ class DockerBackend:
             )
         except docker.errors.ImageNotFound as exc:
             raise SandboxUnavailable(
-                f"image {run.image} is missing: run `execbox images build`"
+                f"image {image} is missing: run `execbox images build {step.language or ''}`"
             ) from exc
         except docker.errors.DockerException as exc:
             raise SandboxError(f"dockerd could not create the container: {exc}") from exc
         return str(created["Id"])
 
     def _run(
-        self, client: docker.DockerClient, container: str, run: HostRun, step: StepSpec
+        self, client: docker.DockerClient, container: str, image: str, step: StepSpec
     ) -> StepOutcome:
         limits = step.limits
         try:
@@ -374,7 +356,7 @@ class DockerBackend:
         outcome = self._outcome(streams, state, line, limits, backstop, time.monotonic() - started)
         if outcome is None:
             raise SandboxError(
-                f"cannot start {step.argv[0]!r} in image {run.image}: "
+                f"cannot start {step.argv[0]!r} in image {image}: "
                 "is the image built for this language?"
             )
         return outcome
@@ -529,20 +511,17 @@ class DockerBackend:
             self._paths[image] = found[0] if found else PATH
         return self._paths[image]
 
-    def _image_for_files(self, files: Mapping[str, bytes]) -> str:
-        """The image of the language whose source file this run holds."""
+    def _image_for_files(self, files: Mapping[str, bytes]) -> str | None:
+        """The image of the language whose source file this run holds (for a step that
+        names no language); None when no language's file is among them."""
         for name in files:
             for language in self.registry.all():
                 if name == language.source_file:
-                    image = image_for(self.settings, language.id)
-                    if image:
-                        return image
+                    return image_for(self.settings, language.id)
         for name in files:
             try:
                 language = self.registry.for_filename(name)
-            except Exception:
+            except UnknownLanguage:
                 continue
-            image = image_for(self.settings, language.id)
-            if image:
-                return image
-        raise SandboxError(f"no Docker image is configured for the files {sorted(files)}")
+            return image_for(self.settings, language.id)
+        return None

@@ -29,7 +29,8 @@ class HostRun:
     """The host side of one workspace."""
 
     rundir: RunDir
-    image: str
+    image: str | None
+    """The image of the language the files are in; a step naming its language uses its own."""
     uid: int
     """The host uid (and gid) lent to this run: its program runs as it in every step."""
     steps: int = 0
