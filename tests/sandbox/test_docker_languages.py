@@ -11,6 +11,9 @@ image is built (``execbox images build`` with no argument builds them all), and 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +185,29 @@ def test_languages_sharing_a_file_name_each_run_in_their_own_image(
     ruby = run("twinruby", "print(RUBY_VERSION)\n")
     assert lua.status is Status.OK and lua.stdout.strip().startswith("Lua 5.4"), lua
     assert ruby.status is Status.OK and ruby.stdout.strip().startswith("3."), ruby
+
+
+def test_images_list_and_an_up_to_date_build(
+    client: docker.DockerClient,  # noqa: F811
+    backend: DockerBackend,
+    tmp_path: Path,
+) -> None:
+    """``execbox images list`` shows each image's state and packages; ``execbox images build``
+    keeps an image already built from the same recipe (CI's test-services relies on it)."""
+    execbox = str(Path(sys.executable).with_name("execbox"))
+    env = {**os.environ, "EXECBOX_DATA_DIR": str(tmp_path)}
+    listed = subprocess.run(
+        [execbox, "images", "list", "lua", "ada"], env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    lua_line, ada_line = listed.stdout.splitlines()
+    assert lua_line.split() == ["lua", "execbox/lua:bookworm", "current", "lua5.4"]
+    assert ada_line.split()[:2] == ["ada", "execbox/ada:bookworm"]
+    before = client.api.inspect_image("execbox/lua:bookworm")["Id"]
+    built = subprocess.run(
+        [execbox, "images", "build", "lua"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr
+    assert "execbox/lua:bookworm: up to date" in built.stdout
+    assert "built 0 image(s)" in built.stdout
+    assert client.api.inspect_image("execbox/lua:bookworm")["Id"] == before
