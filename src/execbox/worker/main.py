@@ -131,6 +131,13 @@ class Worker:
                 log.warning("worker %s: the queue cannot be read (%s); retrying", self.id, exc)
                 await self._pause(1.0)
                 continue
+            if job is not None and self._stopping.is_set():
+                # Taken in the moment a SIGTERM came, before this slot saw it: give it
+                # back untouched (nothing new once stopping), for another worker to take.
+                log.info("worker %s: stopping; run %s given back", self.id, job.key)
+                with contextlib.suppress(RedisError, OSError):
+                    await self.queue.retry(job, "the worker took it while stopping")
+                return
             if job is not None:
                 self.held += 1
                 try:
