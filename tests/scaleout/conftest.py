@@ -25,7 +25,7 @@ from tests.scaleout.nodes import CGROUP_NAME, UID_BASE, Deployment
 from tests.scaleout.sandboxes import mounts_under, processes_of_uids
 from tests.scaleout.services import PostgresCluster, RedisServer
 
-SESSION_UIDS = range(UID_BASE, UID_BASE + 256)
+SESSION_UIDS = range(UID_BASE, UID_BASE + 128)
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,8 @@ EXECBOX = str(Path(sys.executable).with_name("execbox"))
 UNPRIVILEGED = "nobody"
 SYSTEM_PYTHON = "/usr/bin/python3"
 # Sandbox uids of this session's own: each host a range of 64, apart from the ranges the
-# other test packages take (2.0-2.33 M and 2.4-2.47 M).
-UID_BASE = 2_600_000 + (os.getpid() % 1000) * 256
+# other test packages take (2.0-2.33 M, 2.4-2.47 M and 2.6-2.67 M).
+UID_BASE = 2_700_000 + (os.getpid() % 1000) * 128
 CGROUP_NAME = f"execbox-sf{os.getpid()}"
 
 # Short periods, so that a test sees a lease run out within seconds.
