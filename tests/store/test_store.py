@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import delete, select, text
 
 from execbox.results import RunResult, Status
 from execbox.store import Database, plans, runs, usage, users, utcnow
-from execbox.store.models import UserRow
+from execbox.store.models import PlanRow, UserRow
 
 DAY = datetime(2030, 5, 17, 12, 0, 0)
 
@@ -29,6 +31,33 @@ def test_migrating_twice_is_harmless_and_builtin_plans_exist(db: Database) -> No
         128,
     )
     assert free.languages is None
+
+
+def _ensure_builtin(db: Database) -> None:
+    with db.transaction() as session:
+        plans.ensure_builtin(session, DAY)
+
+
+def test_processes_starting_at_once_each_insert_the_builtin_plans_without_error(
+    db: Database,
+) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the second waits and finds the plans")
+    with db.transaction() as session:
+        session.execute(delete(PlanRow))
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        with db.transaction() as first:
+            plans.ensure_builtin(first, DAY)
+            first.flush()  # inserted, not committed: the second finds none and inserts too
+            second = pool.submit(_ensure_builtin, db)
+            time.sleep(1)
+            assert not second.done()  # it waits on the first's rows
+        second.result(timeout=60)  # then finds them inserted: no unique-key error
+    finally:
+        pool.shutdown()
+    with db.transaction() as session:
+        assert [plan.name for plan in plans.list_all(session)] == ["free", "guest", "pro"]
 
 
 def test_new_plan_takes_free_values_and_existing_plan_keeps_its_own(db: Database) -> None:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from execbox.errors import ConfigError
@@ -59,12 +60,18 @@ def _write(row: PlanRow, plan: Plan, now: datetime) -> None:
 
 
 def ensure_builtin(session: Session, now: datetime) -> None:
+    """Insert the built-in plans that are missing.  Several processes may start at once on
+    an empty database: a plan another one inserted meanwhile is left as that one wrote it."""
     existing = set(session.scalars(select(PlanRow.name)))
     for plan in BUILTIN_PLANS:
         if plan.name not in existing:
             row = PlanRow(name=plan.name)
             _write(row, plan, now)
-            session.add(row)
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:
+                pass  # inserted by another process since the select above
 
 
 def get(session: Session, name: str) -> Plan | None:
