@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -77,7 +78,9 @@ def deployment(
         try:
             yield service
         finally:
-            service.close()
+            stuck = service.close()
+            if stuck:  # shown with the test's output; the SIGTERM test checks the exit
+                print("not ended by SIGTERM within 60 s:\n" + "\n".join(stuck), file=sys.stderr)
             deadline = time.monotonic() + 5
             while processes_of_uids(SESSION_UIDS) and time.monotonic() < deadline:
                 time.sleep(0.1)

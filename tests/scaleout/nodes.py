@@ -20,6 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -280,8 +281,20 @@ class Deployment:
             parts.append(f"--- {process.name} (pid {process.pid}) ---\n{process.log(3000)}")
         return "\n".join(parts)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60) -> list[str]:
+        """SIGTERM to every process at once, then SIGKILL to the process group of any still
+        running after ``timeout``: the names of those (with their logs)."""
+        processes = [n.process for n in self.nodes] + [w.process for w in self.all_workers()]
         for node in self.nodes:
-            node.close()
-        for worker in self.all_workers():
-            worker.close()
+            node.client.close()
+        for process in processes:
+            process.send(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        stuck = []
+        for process in processes:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                stuck.append(f"{process.name} (pid {process.pid}):\n{process.log(3000)}")
+                process.kill_group()
+        return stuck
