@@ -36,6 +36,17 @@ def process_uid(pid: str | int) -> int | None:
     return None
 
 
+def _dead(pid: str) -> bool:
+    """Gone, or a zombie: exited and not yet reaped (this host's pid 1, which inherits
+    orphans, reaps slowly)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2 :][:1] in (b"Z", b"X")
+
+
 def programs_with(token: str, uid_range: range | None = None) -> set[str]:
     """The processes (``pid.start``) running a program with ``token`` among its arguments
     (and, if given, as a uid of ``uid_range``: the sandbox user of a run)."""
@@ -50,11 +61,12 @@ def programs_with(token: str, uid_range: range | None = None) -> set[str]:
 
 
 def processes_of_uids(uid_range: range) -> list[str]:
-    """``pid cmdline`` of every process running as a uid of ``uid_range``."""
+    """``pid cmdline`` of every live process (not a zombie) running as a uid of
+    ``uid_range``."""
     return [
         f"{entry.name} {' '.join(_cmdline(entry.name))}"
         for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and process_uid(entry.name) in uid_range
+        if entry.name.isdigit() and process_uid(entry.name) in uid_range and not _dead(entry.name)
     ]
 
 
@@ -88,8 +100,12 @@ class AttemptCounter:
             return dict(self.seen)
 
     def running(self) -> dict[str, int]:
-        """The attempts alive now."""
-        return {tag: uid for tag, uid in self.attempts().items() if owner_alive(tag)}
+        """The attempts alive now (a zombie is not)."""
+        return {
+            tag: uid
+            for tag, uid in self.attempts().items()
+            if owner_alive(tag) and not _dead(tag.partition(".")[0])
+        }
 
     def close(self) -> None:
         self._stop.set()
