@@ -383,6 +383,7 @@ def test_health_readiness_metrics_languages_docs_and_editor(server: Server) -> N
     python = next(item for item in languages if item["id"] == "python")
     assert {"id", "name", "version", "aliases"} <= set(python) and "py" in python["aliases"]
     assert python["starter"] and python["extensions"] == [".py"]  # what the editor starts from
+    assert python["highlight"] == "python" and python["sourceFile"] == "main.py"
     assert server.client.get("/docs").status_code == 200
     assert "/api/editor/run" in server.client.get("/openapi.json").json()["paths"]
     page = server.client.get("/")

@@ -52,6 +52,9 @@ class Language(BaseModel):
     name: str
     aliases: list[str] = []
     extensions: list[str] = []
+    highlight: str = ""
+    """The web editor's grammar for this language (a name in its ``grammars.js``, such as
+    ``"python"`` or ``"scheme"``); empty or unknown to the editor: plain text."""
     source_file: str
     run: list[str] = Field(min_length=1)
     compile: CompileSpec | None = None

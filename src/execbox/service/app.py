@@ -110,6 +110,8 @@ def _start(
             aliases=lang.aliases,
             extensions=lang.extensions,
             starter=lang.starter,
+            highlight=lang.highlight,
+            source_file=lang.source_file,
         )
         for lang, version in versions(ctx.registry, backend)
     ]

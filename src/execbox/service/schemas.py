@@ -212,6 +212,12 @@ class LanguageInfo(_Wire):
     aliases: list[str]
     extensions: list[str] = []
     starter: str = Field("", description="a small program the editor starts from")
+    highlight: str = Field(
+        "", description="the editor's grammar for the language (plain text if empty)"
+    )
+    source_file: str = Field(
+        "", description="the name the entry file (a program's first file) runs as, e.g. Main.java"
+    )
 
 
 ErrorCode = Annotated[str, Field(description="a slug such as quota_exceeded")]

@@ -1,45 +1,25 @@
-// The code editor: CodeMirror 6 with a highlighting mode per language id.
+// The code editor: CodeMirror 6 with the grammar each language names (grammars.js).
 import { EditorView, basicSetup } from "codemirror";
 import { Compartment, EditorState, Prec } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { indentWithTab } from "@codemirror/commands";
-import { StreamLanguage, indentUnit } from "@codemirror/language";
+import {
+  HighlightStyle,
+  defaultHighlightStyle,
+  indentUnit,
+  syntaxHighlighting,
+} from "@codemirror/language";
+import { tags } from "@lezer/highlight";
+import { grammarFor } from "./grammars.js";
 
-// Each grammar is its own chunk, fetched the first time its language is picked.
-// Keyed by language id or alias, so a language added to the server later
-// still gets highlighting when one of its names is known here.
-const python = () => import("@codemirror/lang-python").then((m) => m.python());
-const javascript = () => import("@codemirror/lang-javascript").then((m) => m.javascript());
-const typescript = () =>
-  import("@codemirror/lang-javascript").then((m) => m.javascript({ typescript: true }));
-const cpp = () => import("@codemirror/lang-cpp").then((m) => m.cpp());
-const java = () => import("@codemirror/lang-java").then((m) => m.java());
-const shell = () =>
-  import("@codemirror/legacy-modes/mode/shell").then((m) => StreamLanguage.define(m.shell));
-
-const MODES = {
-  python, py: python, python3: python,
-  javascript, js: javascript, node: javascript, nodejs: javascript,
-  typescript, ts: typescript,
-  c: cpp, cpp, "c++": cpp,
-  java,
-  bash: shell, sh: shell, shell,
-};
-
-async function modeFor(language) {
-  if (!language) return [];
-  for (const name of [language.id, ...(language.aliases || [])]) {
-    const load = MODES[String(name).toLowerCase()];
-    if (load) {
-      try {
-        return await load();
-      } catch {
-        return []; // plain text beats a broken editor
-      }
-    }
-  }
-  return [];
-}
+// CodeMirror's default colours, plus the names a language predefines (shell and AWK
+// built-ins, standard functions, registers), which legacy modes mark and the default leaves
+// uncoloured.
+const highlightStyle = HighlightStyle.define([
+  ...defaultHighlightStyle.specs,
+  { tag: [tags.standard(tags.variableName), tags.standard(tags.name)], color: "#0a6b75" },
+  { tag: tags.function(tags.variableName), color: "#3c4fb0" },
+]);
 
 /**
  * Creates the editor inside `parent`. `onRun` is called on Ctrl/Cmd+Enter.
@@ -60,6 +40,7 @@ export function createEditor(parent, { onRun, onChange, label }) {
       extensions: [
         runKeys,
         basicSetup,
+        syntaxHighlighting(highlightStyle),
         keymap.of([indentWithTab]),
         indentUnit.of("    "),
         languageSlot.of([]),
@@ -79,7 +60,7 @@ export function createEditor(parent, { onRun, onChange, label }) {
     },
     async setLanguage(language) {
       current = language;
-      const mode = await modeFor(language);
+      const mode = await grammarFor(language);
       if (current === language) view.dispatch({ effects: languageSlot.reconfigure(mode) });
     },
     focus: () => view.focus(),

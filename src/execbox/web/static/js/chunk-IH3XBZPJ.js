@@ -1,0 +1,1 @@
+import{a,b,c,d,e,f,g,h,i,j,k,l,m,n}from"./chunk-PUD6X6MF.js";export{b as c,m as ceylon,a as clike,c as cpp,e as csharp,n as dart,d as java,g as kotlin,i as nesC,j as objectiveC,k as objectiveCpp,f as scala,h as shader,l as squirrel};
