@@ -342,6 +342,10 @@ def test_labelled_controls_work_from_the_keyboard_alone(page: Page, server: Serv
     page.keyboard.press("Tab")  # Load starter
     page.keyboard.press("Tab")  # Run
     assert page.evaluate("document.activeElement.id") == "run"
+    page.keyboard.press("Tab")  # the file tabs (one stop): the entry file, main.py
+    assert page.evaluate("document.activeElement.dataset.name") == "main.py"
+    page.keyboard.press("Tab")  # Add file (Rename and Remove are off for the entry file)
+    assert page.evaluate("document.activeElement.id") == "file-add"
     page.keyboard.press("Tab")  # into the editor
     assert page.evaluate("document.activeElement.classList.contains('cm-content')")
     page.keyboard.press("Control+A")

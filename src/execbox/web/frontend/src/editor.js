@@ -28,40 +28,52 @@ const highlightStyle = HighlightStyle.define([
 export function createEditor(parent, { onRun, onChange, label }) {
   const languageSlot = new Compartment();
   let current = null;
+  let grammar = [];
   const runKeys = Prec.highest(
     keymap.of([
       { key: "Mod-Enter", run: () => { onRun(); return true; } },
     ]),
   );
-  const view = new EditorView({
-    parent,
-    state: EditorState.create({
-      doc: "",
-      extensions: [
-        runKeys,
-        basicSetup,
-        syntaxHighlighting(highlightStyle),
-        keymap.of([indentWithTab]),
-        indentUnit.of("    "),
-        languageSlot.of([]),
-        EditorView.contentAttributes.of({ "aria-label": label }),
-        EditorView.lineWrapping,
-        EditorView.updateListener.of((update) => {
-          if (update.docChanged && onChange) onChange();
-        }),
-      ],
+  // Every file's state is made with the same extensions; only the grammar is swapped.
+  const extensions = [
+    runKeys,
+    basicSetup,
+    syntaxHighlighting(highlightStyle),
+    keymap.of([indentWithTab]),
+    indentUnit.of("    "),
+    EditorView.contentAttributes.of({ "aria-label": label }),
+    EditorView.lineWrapping,
+    EditorView.updateListener.of((update) => {
+      if (update.docChanged && onChange) onChange();
     }),
-  });
+  ];
+  const createState = (text) =>
+    EditorState.create({ doc: text, extensions: [...extensions, languageSlot.of(grammar)] });
+  const view = new EditorView({ parent, state: createState("") });
+  const useGrammar = () => {
+    if (languageSlot.get(view.state) !== grammar) {
+      view.dispatch({ effects: languageSlot.reconfigure(grammar) });
+    }
+  };
   return {
     view,
     getCode: () => view.state.doc.toString(),
     setCode(text) {
       view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
     },
+    /** A document of its own (text, undo history, cursor) for one file of a program. */
+    createState,
+    /** Shows a document made by createState, with the current language's grammar. */
+    showState(state) {
+      view.setState(state);
+      useGrammar();
+    },
     async setLanguage(language) {
       current = language;
       const mode = await grammarFor(language);
-      if (current === language) view.dispatch({ effects: languageSlot.reconfigure(mode) });
+      if (current !== language) return;
+      grammar = mode;
+      useGrammar();
     },
     focus: () => view.focus(),
   };

@@ -53,6 +53,13 @@ export function describeFailure(failure, context = {}) {
       };
     }
     case 422:
+      if (error.field === "files") {
+        return {
+          title: "The server refused the program's files",
+          message: withServer("A file name is not allowed."),
+          hint: "Rename or remove that file (the tabs above the editor), then run again.",
+        };
+      }
       return { title: "The request was refused", message: withServer("A field is missing or invalid."), hint: "" };
     case 429: {
       const usage = context.usage;

@@ -2,6 +2,7 @@
 import { Api } from "./api.js";
 import { createEditor } from "./editor.js";
 import { describeFailure } from "./errors.js";
+import { ProgramFiles, entryNameOf } from "./files.js";
 import { byteLength, formatWhen, statusLabel, usageText } from "./format.js";
 import { LiveConsole } from "./console.js";
 import { LiveRun, streamingSupported } from "./live.js";
@@ -23,10 +24,20 @@ function storageSet(name, value) {
   } catch { /* private mode: the key lives for this page only */ }
 }
 
+// A draft is a language's program in this browser: its code (one file) or its files
+// ([{name, content}], the entry first).
+function isDraft(value) {
+  return (
+    typeof value === "string" ||
+    (Array.isArray(value) &&
+      value.length > 0 &&
+      value.every((f) => f && typeof f.name === "string" && typeof f.content === "string"))
+  );
+}
 function loadDrafts() {
   try {
     const stored = JSON.parse(storageGet(DRAFTS_STORAGE) || "{}");
-    return new Map(Object.entries(stored).filter(([, code]) => typeof code === "string"));
+    return new Map(Object.entries(stored).filter(([, draft]) => isDraft(draft)));
   } catch {
     return new Map();
   }
@@ -52,6 +63,7 @@ class EditorPage {
       onChange: () => this.draftChanged(),
       label: "Code editor",
     });
+    this.program = new ProgramFiles(this.editor, { onChange: () => this.draftChanged() });
   }
 
   async start() {
@@ -82,7 +94,11 @@ class EditorPage {
     });
     this.$("runs-refresh").addEventListener("click", () => this.refreshRuns());
     this.$("reset-code").addEventListener("click", () => {
-      if (this.language) this.editor.setCode(starterFor(this.language));
+      // The entry file gets the starter again; the other files stay.
+      if (this.language) {
+        this.program.select(0);
+        this.editor.setCode(starterFor(this.language));
+      }
       this.keepDraft();
       this.editor.focus();
     });
@@ -118,7 +134,7 @@ class EditorPage {
     const saved = storageGet(LANGUAGE_STORAGE);
     const first =
       this.find(saved) || this.find("python") || this.languages[0];
-    this.selectLanguage(first, this.drafts.get(first.id) ?? starterFor(first));
+    this.selectLanguage(first, this.draftOf(first));
     this.panel.idle("Press Run (or Ctrl+Enter) to run your code. The result appears here.");
   }
 
@@ -126,27 +142,39 @@ class EditorPage {
     return this.languages.find((lang) => lang.id === id) || null;
   }
 
-  selectLanguage(language, code) {
+  // `program` is code (one file) or [{name, content}] (the entry first).
+  selectLanguage(language, program) {
     this.language = language;
     this.$("language").value = language.id;
     this.editor.setLanguage(language);
-    this.editor.setCode(code);
+    const files = typeof program === "string"
+      ? [{ name: entryNameOf(language), content: program }]
+      : program;
+    this.program.load(language, files);
     storageSet(LANGUAGE_STORAGE, language.id);
   }
 
+  // Each language keeps its own files: switching shows the other language's draft (or its
+  // starter), and switching back brings this one's files back as they were.
   switchLanguage(id) {
     const next = this.find(id);
     if (!next || (this.language && next.id === this.language.id)) return;
     this.keepDraft();
-    this.selectLanguage(next, this.drafts.get(next.id) ?? starterFor(next));
+    this.selectLanguage(next, this.draftOf(next));
   }
 
-  // Remembers the current language's code in this browser unless it is the starter.
+  draftOf(language) {
+    return this.drafts.get(language.id) ?? starterFor(language);
+  }
+
+  // Remembers the current language's program in this browser unless it is the starter alone.
   keepDraft() {
     if (!this.language) return;
-    const code = this.editor.getCode();
-    if (code !== starterFor(this.language) && code.length <= DRAFT_MAX_CHARS) {
-      this.drafts.set(this.language.id, code);
+    const files = this.program.list();
+    const size = files.reduce((sum, f) => sum + f.name.length + f.content.length, 0);
+    const onlyStarter = files.length === 1 && files[0].content === starterFor(this.language);
+    if (!onlyStarter && size <= DRAFT_MAX_CHARS) {
+      this.drafts.set(this.language.id, files.length === 1 ? files[0].content : files);
     } else {
       this.drafts.delete(this.language.id);
     }
@@ -166,8 +194,11 @@ class EditorPage {
   async run() {
     if (this.busy || !this.language) return;
     const language = this.language;
-    const code = this.editor.getCode();
-    const body = { language: language.id, code, stdin: this.$("stdin").value, args: [] };
+    // One file goes as `code`, several as `files` (the entry first): CONTRACT.md.
+    const files = this.program.list();
+    const program = files.length === 1 ? { code: files[0].content } : { files };
+    const body = { language: language.id, ...program, stdin: this.$("stdin").value, args: [] };
+    const codeBytes = files.reduce((sum, f) => sum + byteLength(f.content), 0);
     this.setBusy(true);
     try {
       let answer = streamingSupported() ? await this.runLive(body, language) : null;
@@ -185,7 +216,7 @@ class EditorPage {
         this.panel.error(
           describeFailure(answer, {
             hasKey: Boolean(this.apiKey),
-            codeBytes: byteLength(code),
+            codeBytes,
             languageName: language.name,
             usage: this.usage,
           }),
@@ -317,8 +348,9 @@ class EditorPage {
     const run = answer.data;
     const language = this.find(run.language);
     const code = typeof run.code === "string" ? run.code : "";
+    const program = Array.isArray(run.files) && run.files.length ? run.files : code;
     this.keepDraft();
-    if (language) this.selectLanguage(language, code);
+    if (language) this.selectLanguage(language, program);
     else this.editor.setCode(code);
     this.$("stdin").value = run.stdin ?? "";
     if (run.status === "queued" || run.status === "running") {
