@@ -60,7 +60,7 @@ export class ProgramFiles {
 
   /** Shows `files` ([{name, content}], the entry first) for `language`. */
   load(language, files) {
-    this.closeForm();
+    this.closeForm({ refocus: false });
     this.entryName = entryNameOf(language);
     const given = files.length ? files : [{ name: this.entryName, content: "" }];
     this.files = given.map((file, index) => ({
@@ -90,6 +90,7 @@ export class ProgramFiles {
   select(index, { focusTab = false } = {}) {
     if (index < 0 || index >= this.files.length) return;
     if (index !== this.current) {
+      this.closeForm({ refocus: false }); // a rename in progress was for the other file
       this.remember();
       this.current = index;
       this.editor.showState(this.files[index].state);
@@ -222,8 +223,8 @@ export class ProgramFiles {
     input.select();
   }
 
-  closeForm() {
-    const wasOpen = this.formMode !== null;
+  closeForm({ refocus = true } = {}) {
+    const wasOpen = this.formMode !== null && refocus;
     this.formMode = null;
     this.$("file-form").hidden = true;
     this.showProblem(null);
