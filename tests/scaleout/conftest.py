@@ -24,7 +24,12 @@ import pytest
 from tests.scaleout.netns import TestHost
 from tests.scaleout.nodes import CGROUP_NAME, UID_BASE, Deployment
 from tests.scaleout.sandboxes import mounts_under, processes_of_uids
-from tests.scaleout.services import PostgresCluster, RedisServer
+from tests.scaleout.services import (
+    PostgresCluster,
+    RedisServer,
+    remove_stale_scratch,
+    scratch_prefix,
+)
 
 SESSION_UIDS = range(UID_BASE, UID_BASE + 128)
 
@@ -41,11 +46,17 @@ def test_host() -> Iterator[TestHost]:
 @pytest.fixture(scope="session", autouse=True)
 def _cgroup_tree() -> Iterator[None]:
     """At the end, the cgroup tree of this session's workers goes (killed ones leave theirs)."""
+    remove_stale_scratch()
     yield
-    for root in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_NAME}"):
-        for folder, _, _ in os.walk(root, topdown=False):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+    deadline = time.monotonic() + 10  # a killed program's cgroup empties once it is reaped
+    roots = list(Path("/sys/fs/cgroup").glob(f"*/{CGROUP_NAME}"))
+    while roots and time.monotonic() < deadline:
+        for root in roots:
+            for folder, _, _ in os.walk(root, topdown=False):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+        roots = [root for root in roots if root.exists()]
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +81,7 @@ def redis(test_host: TestHost) -> Iterator[RedisServer]:
 def deployment(
     postgres: PostgresCluster, redis: RedisServer, test_host: TestHost
 ) -> Iterator[Deployment]:
-    root = Path(tempfile.mkdtemp(prefix="execbox-scaleout-", dir="/var/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=scratch_prefix("scaleout"), dir="/var/tmp"))
     if postgres.process is None or not postgres.process.alive():
         postgres.start()  # a test before stopped it and failed before starting it again
     with postgres.database() as name:

@@ -34,6 +34,25 @@ from tests.scaleout.processes import Process, free_port, wait_for
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+def scratch_prefix(kind: str) -> str:
+    """The prefix of this session's folders under /var/tmp: ``execbox-<kind>-<pid>-``."""
+    return f"execbox-{kind}-{os.getpid()}-"
+
+
+def remove_stale_scratch() -> None:
+    """Folders of sessions that are gone (killed before their fixtures could clean up)."""
+    with open("/proc/self/mountinfo") as handle:
+        mounts = [line.split()[4] for line in handle]
+    for entry in Path("/var/tmp").glob("execbox-*-*-*"):
+        parts = entry.name.split("-")
+        kind, pid = parts[1], parts[2]
+        if kind not in {"pg", "redis", "scaleout"} or not pid.isdigit():
+            continue
+        mounted = any(mount.startswith(f"{entry}/") for mount in mounts)
+        if not os.path.exists(f"/proc/{pid}") and not mounted:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def missing(what: str) -> None:
     """Skip (fail under CI) for want of a server program."""
     message = f"{what} is not installed: run scripts/setup --test"
@@ -62,7 +81,7 @@ class PostgresCluster:
         self.port = free_port()
         self.password = secrets.token_hex(12)
         owner = pwd.getpwnam("postgres")
-        self.root = Path(tempfile.mkdtemp(prefix="execbox-pg-", dir="/var/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix=scratch_prefix("pg"), dir="/var/tmp"))
         os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.data = self.root / "data"
         self.socket_dir = self.root
@@ -191,7 +210,7 @@ class RedisServer:
         self.bind = list(bind)
         self.port = free_port()
         self.password = secrets.token_hex(12)
-        self.dir = Path(tempfile.mkdtemp(prefix="execbox-redis-", dir="/var/tmp"))
+        self.dir = Path(tempfile.mkdtemp(prefix=scratch_prefix("redis"), dir="/var/tmp"))
         self.process: Process | None = None
         self.start()
 
