@@ -22,6 +22,7 @@ from execbox.results import RunResult
 from execbox.sandbox.base import SandboxBackend
 from execbox.sandbox.factory import create_backend
 from execbox.sandbox.leftovers import owner_tag
+from execbox.sandbox.native.backend import close_all
 from execbox.sandbox.native.cgroups import CgroupTree
 from execbox.settings import Settings
 from tests.null_backend import ENV_VAR as NULL_BACKEND_VAR
@@ -168,6 +169,7 @@ def leftovers(settings: Settings) -> Iterator[None]:
     """After the test: no sandbox process alive 1 s later, no cgroup, no run directory, no
     mount left under the data dir."""
     yield
+    close_all()  # the warm sandboxes started ahead of time (the next step starts them again)
     deadline = time.monotonic() + 1.0
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.02)

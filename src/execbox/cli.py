@@ -150,7 +150,8 @@ def _run(request: _RunRequest) -> RunResult:
     from execbox.sandbox.factory import create_backend
 
     try:
-        settings = load_settings(backend=request.backend)
+        # One run: no sandbox is worth starting ahead of time.
+        settings = load_settings(backend=request.backend, warm_sandboxes=0)
     except ConfigError as exc:
         raise _Refused(str(exc)) from exc
     sources: list[SourceFile] = []
@@ -363,7 +364,7 @@ def doctor(
     """Say which sandbox backends work on this host, which languages each runs, what to fix."""
     from execbox.doctor import diagnose
 
-    settings = _settings()
+    settings = _settings(warm_sandboxes=0)  # one run per language: nothing to start ahead
     backends = [backend] if backend else ["native", "docker"]
     wanted = [name.strip() for name in languages.split(",") if name.strip()]
     try:

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     )
     sandbox_uid_count: int = Field(256, ge=1, le=65_536, description="host uids in the pool")
     seccomp: bool = Field(True, description="load the seccomp filter into every sandbox")
+    warm_sandboxes: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="native: fresh sandboxes of each kind started ahead of time, each used "
+        "once (0: start every sandbox on demand)",
+    )
+    warm_sandbox_kinds: int = Field(
+        4, ge=1, le=64, description="native: how many kinds (language, limits) are kept warm"
+    )
     selftest: bool = Field(
         True, description="run the sandbox self-test at start and in /readyz; failing, no runs"
     )

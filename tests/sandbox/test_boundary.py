@@ -61,7 +61,8 @@ def test_a_cgroup_write_failure_is_internal_error(
 ) -> None:
     from execbox.sandbox.native.cgroups import CgroupTree
 
-    engine = _engine(make_settings(data_dir), registry)
+    # Every cgroup made on demand (none by a sandbox started ahead of time, before the patch).
+    engine = _engine(make_settings(data_dir, warm_sandboxes=0), registry)
     assert _run_python(engine) is Status.OK  # the set-up works otherwise
 
     def refuse(*args: object, **kwargs: object) -> None:

@@ -11,22 +11,28 @@ Theory of operation, for one step:
    generated ``/etc``, the run directory at ``/box``, size-capped ``/tmp`` and
    ``/dev/shm``, and ``--block-fd``: its sandbox process stops just before
    running anything.  Nothing of bubblewrap or the sandbox runs outside the cgroup.
-3. bubblewrap reports that process's pid; the host opens a pidfd on it, then
-   unblocks it.
-4. execbox-init (``init.c``) runs as PID 1, sets rlimits, runs the program and
-   reports its raw wait status; the host reads stdout/stderr as they come,
+3. bubblewrap reports that process's pid; the host opens a pidfd on it.  Steps 1-3
+   happen ahead of time for a step whose kind has a *warm* sandbox waiting (with its
+   own uid and empty run directory, see :mod:`.pool`), else on demand.
+4. The host writes the program's argv and rlimits to the spec memfd, its stdin to the
+   stdin memfd, and unblocks the sandbox (:mod:`.started`).
+5. execbox-init (``init.c``) runs as PID 1, reads the spec, sets rlimits, runs the
+   program and reports its raw wait status; the host reads stdout/stderr as they come,
    enforcing the output cap while reading, against a wall-clock deadline.
-5. Whatever happened, the whole cgroup is killed and removed in ``finally``;
+6. Whatever happened, the whole cgroup is killed and removed in ``finally``;
    the host never waits on pipes held by leftovers.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import logging
 import os
 import shutil
-import subprocess
 import threading
+import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -35,51 +41,59 @@ from pathlib import Path
 from execbox.errors import SandboxError, SandboxUnavailable
 from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
+from execbox.live import LiveStep
 from execbox.sandbox import rundir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.initbin import static_binary
-from execbox.sandbox.native import rootfs, seccomp
+from execbox.sandbox.native import bwrap, rootfs, seccomp, started
+from execbox.sandbox.native.bwrap import Key
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
-from execbox.sandbox.native.supervise import (
-    close_fd,
-    close_quiet,
-    drain_now,
-    kill_pidfd,
-    read_child_pid,
-    reap,
-    supervise,
-    write_all,
-)
-from execbox.sandbox.policy import MASKED_PROC_DIRS, MASKED_PROC_FILES, cpu_rlimit
+from execbox.sandbox.native.pool import WarmPool
+from execbox.sandbox.native.started import Started
+from execbox.sandbox.native.supervise import close_quiet, supervise
+from execbox.sandbox.policy import cpu_rlimit
+from execbox.sandbox.rundir import RunDir
 from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
+from execbox.timing import Marks, phase
 
-SANDBOX_PATH = "/usr/bin:/bin"
-INIT_PATH = "/" + rootfs.INIT
 INIT_SOURCE = Path(__file__).with_name("init.c")
 LAUNCH_SOURCE = Path(__file__).with_name("launch.c")
+log = logging.getLogger(__name__)
 
 
-def _proc_masks() -> list[str]:
-    args: list[str] = []
-    for name in MASKED_PROC_FILES:
-        path = f"/proc/{name}"
-        if os.path.isfile(path) and os.stat(path).st_mode & 0o004:
-            args += ["--ro-bind", "/dev/null", path]
-    for name in MASKED_PROC_DIRS:
-        if os.path.isdir(f"/proc/{name}"):
-            args += ["--perms", "0555", "--tmpfs", f"/proc/{name}", "--remount-ro", f"/proc/{name}"]
-    return args
+@dataclass
+class _Warm:
+    """A sandbox started ahead of time, with the uid and run directory it was made for."""
 
-
-_PROC_MASKS = _proc_masks()
+    lease: Lease
+    rundir: RunDir
+    started: Started
 
 
 @dataclass
 class _NativeWorkspace:
-    lease: Lease
-    rundir: rundir.RunDir
+    """A run's uid and run directory, made by its first step (or taken from a warm
+    sandbox); ``files`` wait until then."""
+
+    files: Mapping[str, bytes]
+    lease: Lease | None = None
+    rundir: RunDir | None = None
+
+    def adopt(self, lease: Lease, run_dir: RunDir) -> None:
+        self.lease, self.rundir = lease, run_dir
+        with phase("rundir write"):
+            rundir.write_files(run_dir.path, self.files, lease.uid)
+
+    def close(self) -> None:
+        try:
+            if self.rundir is not None:
+                with phase("rundir remove"):
+                    self.rundir.remove()
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
 
 class NativeBackend:
@@ -97,6 +111,15 @@ class NativeBackend:
         self._roots: dict[tuple[str, ...], Path] = {}
         self._device_nodes = True
         self._bwrap: str | None = None
+        self._pool: WarmPool[Key, _Warm] | None = None
+        if settings.warm_sandboxes > 0:
+            self._pool = WarmPool(
+                self._make_warm,
+                self._destroy_warm,
+                size=settings.warm_sandboxes,
+                kinds=settings.warm_sandbox_kinds,
+            )
+            _WITH_POOLS.add(self)
 
     # --- set-up, once per process ----------------------------------------------------------
 
@@ -143,16 +166,13 @@ class NativeBackend:
         self, run_id: str, files: Mapping[str, bytes], limits: Limits
     ) -> Iterator[Workspace]:
         self._prepare()
-        lease = self.uids.acquire()
+        for name in files:
+            rundir.check_file_name(name)
+        handle = _NativeWorkspace(files)
         try:
-            run_dir = rundir.RunDir(self.settings.runs_dir, run_id, limits.workdir_bytes, lease.uid)
-            try:
-                rundir.write_files(run_dir.path, files, lease.uid)
-                yield Workspace(run_id, limits, _NativeWorkspace(lease, run_dir))
-            finally:
-                run_dir.remove()
+            yield Workspace(run_id, limits, handle)
         finally:
-            lease.release()
+            handle.close()
 
     @sandbox_boundary("running a step in the sandbox")
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
@@ -160,11 +180,63 @@ class NativeBackend:
         handle = workspace.handle
         assert isinstance(handle, _NativeWorkspace)
         argv = self._resolve(step.argv)
-        cgroup = tree.create(f"{workspace.run_id}-{step.kind}", step.limits)
+        key = Key.of(step)
+        warm = None
+        if handle.rundir is None and step.live is None and self._pool is not None:
+            warm = self._pool.claim(key)
+        started: Started | None = None
+        if warm is not None:
+            started = warm.started
+            cgroup = started.cgroup
+            try:
+                handle.adopt(warm.lease, warm.rundir)
+            except BaseException:
+                started.close()
+                cgroup.destroy()
+                raise
+        else:
+            if handle.rundir is None:
+                lease = self._lease()
+                try:
+                    with phase("rundir mount"):
+                        made = RunDir(
+                            self.settings.runs_dir, workspace.run_id, step.limits.workdir_bytes,
+                            lease.uid,
+                        )  # fmt: skip
+                except BaseException:
+                    lease.release()
+                    raise
+                handle.adopt(lease, made)
+            with phase("cgroup create"):
+                cgroup = tree.create(f"{workspace.run_id}-{step.kind}", step.limits)
         try:
-            return self._run(handle, step, argv, cgroup)
+            assert handle.lease is not None and handle.rundir is not None
+            if started is None:
+                started = self._start(key, handle.lease.uid, handle.rundir, cgroup, step.live)
+            return self._finish(started, step, argv)
         finally:
-            cgroup.destroy()
+            if started is not None:
+                with phase("kill and reap"):
+                    started.close()
+            with phase("cgroup destroy"):
+                cgroup.destroy()
+
+    def _lease(self) -> Lease:
+        """A uid for a step made on demand; warm sandboxes give theirs back if none is free."""
+        try:
+            with phase("uid lease"):
+                return self.uids.acquire()
+        except SandboxError:
+            if self._pool is None:
+                raise
+        with self._pool.pause():
+            self._pool.drain()
+            return self.uids.acquire()
+
+    def close(self) -> None:
+        """Destroy the warm sandboxes (the pool starts again on the next step)."""
+        if self._pool is not None:
+            self._pool.drain()
 
     def offers(self, language: Language) -> bool:
         return language.host_available()  # the sandbox binds the host's toolchains
@@ -219,147 +291,110 @@ class NativeBackend:
             raise SandboxError(f"{program} is not installed on this host")
         return [os.path.realpath(found), *argv[1:]]
 
-    def _command(
-        self, handle: _NativeWorkspace, step: StepSpec, argv: list[str], fds: dict[str, int]
-    ) -> list[str]:
-        limits = step.limits
+    def _bwrap_path(self) -> str:
         assert self._bwrap is not None
-        root = self._root_dir(step.mounts)
-        cmd = [
-            self._bwrap,
-            # The network namespace is made inside the sandbox's user namespace: fresh for
-            # every step (no socket state of an earlier run) and, not being owned by the
-            # host's, deaf to the host's device events (uevents).
-            "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-net",
-            "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--as-pid-1",
-            "--uid", str(rootfs.SANDBOX_UID), "--gid", str(rootfs.SANDBOX_UID),
-            "--hostname", rootfs.HOSTNAME,
-            # The prepared root (links, /etc, /dev nodes, init), then the host's /usr.
-            "--dev-bind", str(root), "/",
-            "--ro-bind", "/usr", "/usr",
-            # Hides the host's /usr/local; read-only once the language's mounts are in place.
-            "--perms", "0755", "--tmpfs", "/usr/local",
-        ]  # fmt: skip
-        for mount in step.mounts:
-            cmd += ["--ro-bind", mount, mount]
-        cmd += [
-            "--remount-ro", "/usr/local",
-            "--proc", "/proc", *_PROC_MASKS,
-            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-            "--bind", str(handle.rundir.path), rootfs.WORKDIR,
-            "--remount-ro", "/",
-            # Remounting / read-only also made it nodev: /dev gets a bind of its own, of
-            # the launcher's read-only /dev (see launch.c).
-            "--dev-bind", str(root / "dev"), "/dev",
-            "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm",
-            "--chdir", rootfs.WORKDIR,
-            "--clearenv",
-            "--setenv", "PATH", SANDBOX_PATH,
-            "--setenv", "HOME", rootfs.WORKDIR,
-            "--setenv", "LANG", "C.UTF-8",
-        ]  # fmt: skip
-        for key, value in step.env.items():
-            cmd += ["--setenv", key, value]
-        if "seccomp" in fds:
-            cmd += ["--seccomp", str(fds["seccomp"])]
-        cmd += [
-            "--json-status-fd", str(fds["json"]),
-            "--block-fd", str(fds["block"]),
-            "--",
-            INIT_PATH,
-            str(fds["status"]),
+        return self._bwrap
+
+    def _start(
+        self,
+        key: Key,
+        uid: int,
+        run_dir: RunDir,
+        cgroup: Cgroup,
+        live: LiveStep | None = None,
+    ) -> Started:
+        """bubblewrap started for ``key`` in ``cgroup`` as ``uid``, blocked before its init.
+
+        The launcher joins the cgroup, drops to the run's uid and execs bubblewrap: with
+        no uid change in Popen itself, Python can vfork instead of copying this process."""
+        assert self._launcher is not None
+        root = self._root_dir(key.mounts)
+        root_dev = root / "dev"
+        host_devices = "-" if self._device_nodes else ",".join(rootfs.DEVICES)
+        return started.start(
+            [str(self._launcher), str(uid), str(root_dev), host_devices],
+            lambda fds: bwrap.command(self._bwrap_path(), key, root, run_dir.path, fds),
+            cgroup,
+            seccomp_fd=seccomp.filter_fd if self.settings.seccomp else None,
+            input_pipe=live is not None and live.takes_input,
+        )
+
+    def _finish(self, sandbox: Started, step: StepSpec, argv: list[str]) -> StepOutcome:
+        """Let ``sandbox`` run ``argv`` under the step's limits and watch it to its end."""
+        limits = step.limits
+        spec = [
             str(cpu_rlimit(limits)[0]),
             str(2 * max(limits.workdir_bytes, limits.tmp_bytes)),  # ENOSPC comes first
             str(self.settings.open_files_limit),
             *argv,
-        ]  # fmt: skip
-        return cmd
-
-    def _run(
-        self, handle: _NativeWorkspace, step: StepSpec, argv: list[str], cgroup: Cgroup
-    ) -> StepOutcome:
-        limits = step.limits
-        assert self._launcher is not None
-        opened: list[int] = []
-
-        def keep(fd: int) -> int:
-            opened.append(fd)
-            return fd
-
-        proc: subprocess.Popen[bytes] | None = None
-        pidfd = -1
+        ]
         live = step.live
-        stdin_w = -1  # the live input's pipe: owned by the pump once it starts
+        stdin_w, sandbox.stdin_w = sandbox.stdin_w, -1
         pump: AbstractContextManager[None] = nullcontext()
         try:
-            if live is not None and live.takes_input:
-                stdin_fd, stdin_w = os.pipe()
-                keep(stdin_fd)
+            if stdin_w >= 0:
+                assert live is not None
                 pump = live.pump_input(stdin_w, functools.partial(os.close, stdin_w))
-            else:
-                stdin_fd = keep(os.memfd_create("stdin", os.MFD_CLOEXEC))
-                write_all(stdin_fd, step.stdin)
-                os.lseek(stdin_fd, 0, os.SEEK_SET)
-            out_r, out_w = map(keep, os.pipe())
-            err_r, err_w = map(keep, os.pipe())
-            json_r, json_w = map(keep, os.pipe())
-            block_r, block_w = map(keep, os.pipe())
-            status_r, status_w = map(keep, os.pipe())
-            fds = {"json": json_w, "block": block_r, "status": status_w}
-            if self.settings.seccomp:
-                fds["seccomp"] = keep(seccomp.filter_fd())
-            cmd = self._command(handle, step, argv, fds)
-            # The launcher joins the cgroup, drops to the run's uid and execs bubblewrap:
-            # with no uid change in Popen itself, Python can vfork instead of copying
-            # this process.
-            root_dev = self._root_dir(step.mounts) / "dev"
-            host_devices = "-" if self._device_nodes else ",".join(rootfs.DEVICES)
-            proc = subprocess.Popen(
-                [
-                    str(self._launcher),
-                    str(handle.lease.uid),
-                    str(root_dev),
-                    host_devices,
-                    *map(str, cgroup.directories()),
-                    "--",
-                    *cmd,
-                ],
-                stdin=stdin_fd,
-                stdout=out_w,
-                stderr=err_w,
-                pass_fds=tuple(fds.values()),
-                env={"PATH": SANDBOX_PATH},
-                close_fds=True,
-            )
-            for fd in (out_w, err_w, json_w, block_r):
-                close_fd(fd, opened)
-            child_pid = read_child_pid(json_r, proc)
-            if child_pid is None:
-                reap(proc)
-                message = drain_now(err_r).decode(errors="replace").strip()
-                raise SandboxError(
-                    f"bubblewrap could not start the sandbox: {message or proc.returncode}"
-                )
-            pidfd = os.pidfd_open(child_pid)
-            os.write(block_w, b"1")
-            close_fd(block_w, opened)
-            close_fd(status_w, opened)
-            close_fd(stdin_fd, opened)  # the sandbox holds it now
+            sandbox.go(spec, step.stdin)
             with pump:
-                stdin_w = -1
-                return supervise(proc, pidfd, cgroup, limits, out_r, err_r, status_r, live)
+                stdin_w = -1  # the pump owns it now
+                marks = Marks()
+                outcome = supervise(
+                    sandbox.proc, sandbox.pidfd, sandbox.cgroup, limits,
+                    sandbox.out_r, sandbox.err_r, sandbox.status_r, live,
+                )  # fmt: skip
+                marks.mark("program and collection")
+                return outcome
         finally:
             if stdin_w >= 0:  # the pump never started
                 close_quiet(stdin_w)
-            if pidfd >= 0:
-                kill_pidfd(pidfd)
-                os.close(pidfd)
-            cgroup.kill()
-            if proc is not None:
-                reap(proc)
-            for fd in opened:
-                close_quiet(fd)
+
+    # --- warm sandboxes ---------------------------------------------------------------------
+
+    def _make_warm(self, key: Key) -> _Warm | None:
+        tree = self._prepare()
+        try:
+            lease = self.uids.acquire()
+        except SandboxError:
+            return None  # every uid is in use: nothing to start now
+        name = f"warm-{uuid.uuid4().hex}"
+        made: RunDir | None = None
+        cgroup: Cgroup | None = None
+        try:
+            made = RunDir(self.settings.runs_dir, name, key.limits.workdir_bytes, lease.uid)
+            cgroup = tree.create(f"{name}-{key.kind}", key.limits)
+            return _Warm(lease, made, self._start(key, lease.uid, made, cgroup))
+        except BaseException:
+            try:
+                if cgroup is not None:
+                    cgroup.destroy()
+                if made is not None:
+                    made.remove()
+            finally:
+                lease.release()
+            raise
+
+    @staticmethod
+    def _destroy_warm(warm: _Warm) -> None:
+        try:
+            warm.started.close()
+            warm.started.cgroup.destroy()
+            warm.rundir.remove()
+        except (OSError, SandboxError):
+            log.exception("could not remove a warm sandbox")
+        finally:
+            warm.lease.release()
+
+
+_WITH_POOLS: weakref.WeakSet[NativeBackend] = weakref.WeakSet()
+
+
+@atexit.register
+def close_all() -> None:
+    """Destroy every backend's warm sandboxes in this process (at exit: no run directory or
+    cgroup of ours outlives us)."""
+    for backend in list(_WITH_POOLS):
+        backend.close()
 
 
 def _traversable(data_dir: Path) -> None:

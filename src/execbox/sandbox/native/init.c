@@ -12,7 +12,11 @@
  *
  * (bubblewrap itself is started by execbox-launch, launch.c.)
  *
- * Usage: execbox-init STATUS_FD CPU_SECONDS FSIZE_BYTES NOFILE PROGRAM [ARGS...]
+ * Usage: execbox-init STATUS_FD SPEC_FD
+ * SPEC_FD (a memfd the host wrote before letting the sandbox go on, read from offset 0
+ * to its end) holds NUL-terminated strings: CPU_SECONDS FSIZE_BYTES NOFILE PROGRAM
+ * [ARGS...].  The program and its limits come after the sandbox is made, so a sandbox
+ * can be started ahead of time, before anyone knows what it will run.
  * Report, one line on STATUS_FD:
  *   "exit CODE WALL_NS\n" | "signal NUMBER WALL_NS\n" | "exec-error ERRNO 0\n"
  *   | "sandbox-error ERRNO 0 WHAT\n"
@@ -61,15 +65,61 @@ static void close_from(int lowest) {
     for (int fd = lowest; fd < 65536; fd++) close(fd);
 }
 
+#define SPEC_MAX (16 << 20)
+#define SPEC_ARGS_MAX 65536
+
+/* The spec's strings as an argv (NULL-terminated), or NULL (errno set). */
+static char **read_spec(int fd, int *count) {
+    char *buf = malloc(SPEC_MAX + 1);
+    if (!buf) return NULL;
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf + len, SPEC_MAX - len, (off_t)len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return NULL;
+        if (n == 0) break;
+        len += (size_t)n;
+        if (len == SPEC_MAX) {
+            errno = E2BIG;
+            return NULL;
+        }
+    }
+    if (len == 0 || buf[len - 1] != '\0') {
+        errno = EINVAL;
+        return NULL;
+    }
+    char **args = calloc(SPEC_ARGS_MAX + 1, sizeof *args);
+    if (!args) return NULL;
+    int n = 0;
+    for (size_t at = 0; at < len; at += strlen(buf + at) + 1) {
+        if (n == SPEC_ARGS_MAX) {
+            errno = E2BIG;
+            return NULL;
+        }
+        args[n++] = buf + at;
+    }
+    *count = n;
+    return args;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 6) {
-        fprintf(stderr, "usage: execbox-init STATUS_FD CPU_SECONDS FSIZE NOFILE PROGRAM [ARGS...]\n");
+    if (argc != 3) {
+        fprintf(stderr, "usage: execbox-init STATUS_FD SPEC_FD\n");
         return 126;
     }
     status_fd = atoi(argv[1]);
-    rlim_t cpu = strtoull(argv[2], NULL, 10);
-    rlim_t fsize = strtoull(argv[3], NULL, 10);
-    rlim_t nofile = strtoull(argv[4], NULL, 10);
+    int spec_fd = atoi(argv[2]);
+    int count = 0;
+    char **spec = read_spec(spec_fd, &count);
+    if (!spec || count < 4) {
+        sandbox_error(spec ? EINVAL : errno, "read-spec");
+        return 126;
+    }
+    close(spec_fd);
+    rlim_t cpu = strtoull(spec[0], NULL, 10);
+    rlim_t fsize = strtoull(spec[1], NULL, 10);
+    rlim_t nofile = strtoull(spec[2], NULL, 10);
+    char **program = &spec[3];
 
     /* No other process of this uid may ptrace us or read our descriptors. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
@@ -99,10 +149,10 @@ int main(int argc, char **argv) {
         /* The program gets descriptors 0-2 only (the status descriptor closes on exec). */
         if (status_fd > 3) syscall(SYS_close_range, 3, status_fd - 1, 0);
         syscall(SYS_close_range, status_fd + 1, ~0U, 0);
-        execvp(argv[5], &argv[5]);
+        execvp(program[0], program);
         int err = errno;
         dprintf(status_fd, "exec-error %d 0\n", err);
-        fprintf(stderr, "execbox: cannot run %s: %s\n", argv[5], strerror(err));
+        fprintf(stderr, "execbox: cannot run %s: %s\n", program[0], strerror(err));
         _exit(127);
     }
     close_from(3 > status_fd + 1 ? 3 : status_fd + 1);
