@@ -169,10 +169,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address `execbox serve` listens on")
     port: int = Field(8000, ge=0, le=65535, description="port `execbox serve` listens on")
     workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)),
         ge=1,
         le=1024,
-        description="runs at once (default: one per core)",
+        description="runs at once (default: two per core, at least 4: a run's thread mostly "
+        "waits on its sandbox)",
     )
     queue_limit: int = Field(
         64, ge=0, le=1_000_000, description="runs waiting for a worker before 503"

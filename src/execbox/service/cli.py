@@ -44,7 +44,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="runs at once (default: one per core)")
+        int | None, typer.Option(help="runs at once (default: two per core, at least 4)")
     ] = None,
 ) -> None:
     """Serve the web editor, the API and the workers on an embedded database."""
