@@ -34,10 +34,12 @@ def env(data_dir: Path) -> dict[str, str]:
 def test_bench_prints_bare_engine_and_http_side_by_side(env: dict[str, str]) -> None:
     done = _execbox(
         env, "bench", "--runs", "2", "--concurrency", "2",
-        "--mode", "engine", "--mode", "http", "--language", "python",
+        "--mode", "engine", "--mode", "http", "--language", "python", "--phases",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"python\s+p50 ms\s+p90 ms\s+x bare\s+runs/s @2\s+of bare", done.stdout)
+    for phase in ("launcher spawn", "bwrap setup", "program and collection", "cgroup destroy"):
+        assert re.search(rf"^  {phase}\s+\d+\s+\d+\.\d\d\s+\d+\.\d\d$", done.stdout, re.M), phase
     for row in ("bare", r"engine \(native\)", "http"):
         assert re.search(rf"^{row}{ROW}$", done.stdout, re.M), done.stdout
     assert re.search(rf"^bare{ROW}$", done.stdout, re.M).group(0).split()[-3] == "1.00"  # type: ignore[union-attr]
@@ -73,3 +75,8 @@ def test_soak_reports_memory_and_nothing_left_behind(env: dict[str, str]) -> Non
     zero = "processes 0, cgroups 0, mounts 0, run dirs 0, uids 0"
     assert f"left behind (running): {zero}" in done.stdout
     assert f"left behind (stopped): {zero}" in done.stdout
+    # Sandboxes started ahead of time wait while the service runs, and go with it.
+    waiting = re.search(r"waiting \(running\): (\d+) ", done.stdout)
+    assert waiting and int(waiting.group(1)) <= 2 * 4, done.stdout
+    stopped = "waiting (stopped): 0 (processes 0, cgroups 0, mounts 0)"
+    assert stopped in done.stdout, done.stdout

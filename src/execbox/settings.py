@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="native: fresh sandboxes of each kind started ahead of time, each used "
         "once (0: start every sandbox on demand)",
     )
+    log_timing: bool = Field(
+        False,
+        description="log each run's phase timings (sandbox set-up, program, clean-up; "
+        "logger execbox.timing, debug level)",
+    )
     warm_sandbox_kinds: int = Field(
         4, ge=1, le=64, description="native: how many kinds (language, limits) are kept warm"
     )

@@ -1,8 +1,10 @@
 """Per-phase timings of a run, logged at debug level on the ``execbox.timing`` logger.
 
-Off unless that logger is enabled for DEBUG (``EXECBOX_LOG_TIMING``-style switches set
-it; ``execbox bench --phases`` does), and then each phase logs one line
-``phase=<name> ms=<wall ms>``.  Costs one ``isEnabledFor`` check per phase when off.
+Off unless that logger is enabled for DEBUG (``EXECBOX_LOG_TIMING=true`` does it for
+``execbox serve``, ``execbox bench --phases`` for its engine runs), and then each phase
+logs one line ``phase=<name> ms=<wall ms>``.  Costs one ``isEnabledFor`` check per phase
+when off.  Phases of sandboxes started ahead of time are logged when they are started,
+by the thread that starts them.
 """
 
 from __future__ import annotations

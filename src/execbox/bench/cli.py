@@ -29,6 +29,9 @@ def bench(
     language: Annotated[
         list[str] | None, typer.Option(help="only these languages (python, javascript)")
     ] = None,
+    phases: Annotated[
+        bool, typer.Option(help="also print the engine runs' sandbox phases (p50, p90)")
+    ] = False,
 ) -> None:
     """Benchmark bare processes, the engine, the HTTP API and Docker side by side."""
     from execbox.bench.modes import PROGRAMS
@@ -48,6 +51,7 @@ def bench(
             echo=typer.echo,
             only=only,
             languages=languages,
+            phases=phases,
         )
     except ExecboxError as exc:
         typer.echo(f"execbox: {exc}", err=True)

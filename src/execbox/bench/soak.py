@@ -43,39 +43,74 @@ class SoakReport:
     left_stopped: dict[str, int] = field(default_factory=dict)
     """What was left after it stopped."""
 
+    warm_allowed: int = 0
+    """Sandboxes started ahead of time that may wait while the service runs."""
+
     @property
     def clean(self) -> bool:
+        running = {k: v for k, v in self.left_running.items() if not k.startswith("warm")}
         return (
             not self.failed
-            and not any(self.left_running.values())
+            and not any(running.values())
+            and self.left_running.get("warm sandboxes", 0) <= self.warm_allowed
             and not any(self.left_stopped.values())
         )
 
 
+WARM = "_warm-"
+"""In the name of a warm sandbox's run directory and cgroup (see sandbox/native/pool.py)."""
+
+
 def leftovers(server: BenchServer, settings: Settings, pid: int) -> dict[str, int]:
-    """What the service ``pid`` (alive or not) left: counts of each kind."""
+    """What the service ``pid`` (alive or not) left: counts of each kind, sandboxes started
+    ahead of time apart (``warm ...``: what they hold while they wait)."""
     base, count = settings.sandbox_uid_base, settings.sandbox_uid_count
-    processes = 0
+    runs_dir = server.data_dir / "runs"
+    entries = list(runs_dir.iterdir()) if runs_dir.is_dir() else []
+    warm_dirs = [e for e in entries if WARM in e.name]
+    warm_uids = set()
+    for entry in warm_dirs:
+        with suppress(OSError):
+            warm_uids.add(entry.stat().st_uid)
+    processes = warm_processes = 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with suppress(OSError, IndexError, ValueError):
                 uid = int((entry / "status").read_text().split("Uid:")[1].split()[0])
-                processes += base <= uid < base + count
-    cgroups = 0
+                if base <= uid < base + count:
+                    if uid in warm_uids:
+                        warm_processes += 1
+                    else:
+                        processes += 1
+    cgroups = warm_cgroups = 0
     with suppress(ExecboxError):
-        for root in CgroupTree.detect(settings.cgroup_name).roots.values():
+        for root in set(CgroupTree.detect(settings.cgroup_name).roots.values()):
             if root.is_dir():
-                cgroups += sum(1 for p in root.iterdir() if p.name.startswith(f"{pid}."))
+                for group in root.iterdir():
+                    if group.name.startswith(f"{pid}."):
+                        if WARM in group.name:
+                            warm_cgroups += 1
+                        else:
+                            cgroups += 1
+    mounts = warm_mounts = 0
     with open("/proc/self/mountinfo") as handle:
-        mounts = sum(str(server.data_dir) in line for line in handle)
-    runs_dir = server.data_dir / "runs"
-    run_dirs = len(list(runs_dir.iterdir())) if runs_dir.is_dir() else 0
+        for line in handle:
+            if str(server.data_dir) in line:
+                if WARM in line:
+                    warm_mounts += 1
+                else:
+                    mounts += 1
+    leased = _leased(base, count)
     return {
         "processes": processes,
         "cgroups": cgroups,
         "mounts": mounts,
-        "run dirs": run_dirs,
-        "uids": _leased(base, count),
+        "run dirs": len(entries) - len(warm_dirs),
+        "uids": leased - len(warm_uids & set(range(base, base + count))),
+        "warm sandboxes": len(warm_dirs),
+        "warm processes": warm_processes,
+        "warm cgroups": warm_cgroups,
+        "warm mounts": warm_mounts,
     }
 
 
@@ -139,9 +174,16 @@ def soak(
             echo(f"execbox serve exited with {status}: {server.log_tail(500)}")
         left_stopped = leftovers(server, settings, pid)
     report = SoakReport(runs, failed, seconds, rss_start, rss_end, left_running, left_stopped)
+    report.warm_allowed = settings.warm_sandboxes * settings.warm_sandbox_kinds
     echo(f"{runs} runs in {seconds:.0f} s at concurrency {concurrency} ({runs / seconds:.1f}/s)")
     echo(f"hello worlds failed: {failed}")
     echo(f"service memory: {rss_start:.1f} MB at start, {rss_end:.1f} MB at end")
     for when, left in (("running", left_running), ("stopped", left_stopped)):
-        echo(f"left behind ({when}): " + ", ".join(f"{k} {v}" for k, v in left.items()))
+        gone = ", ".join(f"{k} {v}" for k, v in left.items() if not k.startswith("warm"))
+        warm = ", ".join(
+            f"{k.split()[1]} {left[k]}" for k in ("warm processes", "warm cgroups", "warm mounts")
+        )
+        echo(f"left behind ({when}): {gone}")
+        echo(f"  started ahead of time, waiting ({when}): {left['warm sandboxes']} ({warm})")
+    echo(f"  (at most {report.warm_allowed} may wait while the service runs)")
     return report

@@ -14,10 +14,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from execbox import timing
 from execbox.bench import modes
 from execbox.bench.modes import Mode
 from execbox.bench.server import BenchServer
@@ -135,8 +136,10 @@ def main(
     echo: Callable[[str], None] = print,
     only: Sequence[str] = MODES,
     languages: Sequence[str] = tuple(modes.PROGRAMS),
+    phases: bool = False,
 ) -> dict[str, dict[str, Figures]]:
-    """Run the benchmark and print its table; answers figures by language, then mode."""
+    """Run the benchmark and print its table; answers figures by language, then mode.
+    With ``phases``, also each sandbox phase's timings of the engine runs."""
     registry = load_registry()
     figures: dict[str, dict[str, Figures]] = {}
     echo(f"backend={settings.backend} runs={runs} concurrency={concurrency}")
@@ -151,10 +154,25 @@ def main(
             if not language.host_available():
                 echo(f"{lang_id}: not installed, skipped")
                 continue
-            with _runners(settings, registry, language, only, Path(tmp), server, echo) as runners:
+            collecting: AbstractContextManager[dict[str, list[float]]] = (
+                timing.collect() if phases else nullcontext({})
+            )
+            with (
+                _runners(settings, registry, language, only, Path(tmp), server, echo) as runners,
+                collecting as timings,
+            ):
                 figures[lang_id] = measure(runners, runs=runs, concurrency=concurrency)
             _print(lang_id, figures[lang_id], concurrency, echo)
+            if phases:
+                _print_phases(timings, echo)
     return figures
+
+
+def _print_phases(timings: dict[str, list[float]], echo: Callable[[str], None]) -> None:
+    """Median and p90 of each phase of this process's sandboxes (every engine run)."""
+    echo(f"  {'phase (engine runs, this process)':<36} {'count':>6} {'p50 ms':>8} {'p90 ms':>8}")
+    for name, values in timings.items():
+        echo(f"  {name:<36} {len(values):6d} {statistics.median(values):8.2f} {_p90(values):8.2f}")
 
 
 def _print(

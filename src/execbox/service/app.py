@@ -85,6 +85,9 @@ def create_app(
             log.info("draining %d in-flight run(s)", dispatcher.in_flight())
             await ctx.runs.drain()
             await anyio.to_thread.run_sync(dispatcher.close)
+            close_backend = getattr(backend, "close", None)  # warm sandboxes, if it keeps any
+            if close_backend is not None:
+                await anyio.to_thread.run_sync(close_backend)
             db.close()
 
     return assemble(ctx, lifespan)

@@ -41,6 +41,8 @@ def serve(settings: Settings) -> None:
     from execbox.service.app import create_app  # the sandbox: not for `execbox api`
 
     _logging()
+    if settings.log_timing:
+        logging.getLogger("execbox.timing").setLevel(logging.DEBUG)
     app = create_app(settings)
     config = uvicorn_config(app, settings, host=settings.host, port=settings.port)
     logging.getLogger("execbox").info(
