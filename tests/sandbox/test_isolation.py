@@ -11,10 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from execbox import timing
+from execbox.engine import Engine
 from execbox.languages import LanguageRegistry
 from execbox.limits import resolve_limits
 from execbox.results import Status
-from tests.conftest import UID_BASE, UID_COUNT, Runner, single_uid_engine
+from tests.conftest import (
+    UID_BASE,
+    UID_COUNT,
+    Runner,
+    make_settings,
+    sandbox_backend,
+    single_uid_engine,
+)
 
 
 @pytest.fixture
@@ -298,3 +307,45 @@ def test_the_next_run_on_the_same_uid_finds_no_network_state(
     assert second.stdout.split() == ["refused", "refused"]
     rebind = engine.run(python, LISTEN.format(seconds=0), limits=limits)
     assert rebind.stdout == "listening\n"
+
+
+PLANT_EVERYWHERE = (
+    "import os, socket\n"
+    "for d in ('/tmp', '/dev/shm', '/box'):\n"
+    "    open(d + '/left-behind', 'w').write('secret')\n"
+    + LISTEN.split("print(")[0]
+    + "if os.fork() == 0:\n    os.setsid(); time.sleep(60)\n"
+    "print('planted', flush=True)\n"
+)
+LOOK_AROUND = (
+    "import os\n"
+    "print(*(sorted(os.listdir(d)) for d in ('/tmp', '/dev/shm', '/box')))\n"
+    + PROBE
+    + "print('looked')\n"
+)
+
+
+def test_a_sandbox_started_ahead_of_time_is_fresh(
+    data_dir: Path, registry: LanguageRegistry, backend_name: str, leftovers: None
+) -> None:
+    """The second run of a kind takes a sandbox the pool started while the first ran (it
+    makes no cgroup of its own); nothing of the first run is in it: no files in /tmp,
+    /dev/shm or /box, no listener on its loopback, no abstract socket."""
+    if backend_name != "native":
+        pytest.skip("sandboxes started ahead of time are the native backend's")
+    settings = make_settings(data_dir, warm_sandboxes=1)
+    engine = Engine(settings, registry, sandbox_backend(settings))
+    python = registry.get("python")
+    limits = resolve_limits(settings, language=python.limits)
+    first = engine.run(python, PLANT_EVERYWHERE, limits=limits)
+    assert (first.status, first.stdout) == (Status.OK, "planted\n"), first
+    deadline = time.monotonic() + 30
+    while not any("_warm-" in p.name for p in settings.runs_dir.iterdir()):
+        assert time.monotonic() < deadline, "no sandbox was started ahead of time"
+        time.sleep(0.05)
+    time.sleep(0.5)  # its bubblewrap done with its mounts
+    with timing.collect() as phases:
+        second = engine.run(python, LOOK_AROUND, limits=limits)
+    assert "cgroup create" not in phases and "program and collection" in phases, phases
+    assert second.status is Status.OK, second
+    assert second.stdout.splitlines() == ["[] [] ['main.py']", "refused", "refused", "looked"]
