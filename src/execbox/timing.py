@@ -29,6 +29,12 @@ def phase(name: str) -> Iterator[None]:
         log.debug("phase=%s ms=%.3f", name, (time.perf_counter() - start) * 1000)
 
 
+def record(name: str, ms: float) -> None:
+    """A phase timed elsewhere (e.g. by the sandbox's init)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("phase=%s ms=%.3f", name, ms)
+
+
 class Marks:
     """Phases one after another: ``mark(name)`` logs the time since the previous mark."""
 

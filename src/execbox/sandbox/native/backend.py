@@ -56,7 +56,7 @@ from execbox.sandbox.policy import cpu_rlimit
 from execbox.sandbox.rundir import RunDir
 from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
-from execbox.timing import Marks, phase
+from execbox.timing import Marks, phase, record
 
 INIT_SOURCE = Path(__file__).with_name("init.c")
 LAUNCH_SOURCE = Path(__file__).with_name("launch.c")
@@ -344,6 +344,7 @@ class NativeBackend:
                     sandbox.out_r, sandbox.err_r, sandbox.status_r, live,
                 )  # fmt: skip
                 marks.mark("program and collection")
+                record("program (init's clock)", outcome.duration_ms)
                 return outcome
         finally:
             if stdin_w >= 0:  # the pump never started
