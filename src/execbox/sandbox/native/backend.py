@@ -213,7 +213,8 @@ class NativeBackend:
             assert handle.lease is not None and handle.rundir is not None
             if started is None:
                 started = self._start(key, handle.lease.uid, handle.rundir, cgroup, step.live)
-            return self._finish(started, step, argv)
+            with self._pool.step() if self._pool is not None else nullcontext():
+                return self._finish(started, step, argv)
         finally:
             if started is not None:
                 with phase("kill and reap"):

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_FAILURE_S = 1.0
 DRAIN_TIMEOUT_S = 30.0
+CLAIM_WAIT_S = 5.0
 
 K = TypeVar("K")
 W = TypeVar("W")
@@ -60,6 +61,8 @@ class WarmPool(Generic[K, W]):
         self._lock = threading.Condition()
         self._pool: collections.OrderedDict[K, _Kind[W]] = collections.OrderedDict()
         self._paused = 0
+        self._steps = 0
+        """Steps running now (warm sandboxes are started while there are none)."""
         self._busy = 0
         """Warm sandboxes being started (``drain`` waits for them)."""
         self._closed = False
@@ -67,7 +70,8 @@ class WarmPool(Generic[K, W]):
 
     def claim(self, key: K) -> W | None:
         """A warm sandbox of ``key``'s kind, taken out of the pool, or None (and ``key`` is
-        kept warm from now on)."""
+        kept warm from now on).  One being started is waited for: it is ready sooner than
+        one started now would be."""
         evicted: list[W] = []
         with self._lock:
             if self._closed:
@@ -79,6 +83,8 @@ class WarmPool(Generic[K, W]):
                     _, old = self._pool.popitem(last=False)
                     evicted += old.ready
             self._pool.move_to_end(key)
+            if not kind.ready and kind.starting:
+                self._lock.wait_for(lambda: kind.ready or not kind.starting, CLAIM_WAIT_S)
             warm = kind.ready.popleft() if kind.ready else None
             self._start_thread()
             self._lock.notify_all()
@@ -96,6 +102,12 @@ class WarmPool(Generic[K, W]):
         with self._lock:  # one being started now is destroyed when it is (it is not kept)
             self._lock.wait_for(lambda: self._busy == 0, timeout=DRAIN_TIMEOUT_S)
         return len(waiting)
+
+    def step(self) -> _Step:
+        """``with pool.step():`` around every step: warm sandboxes are started only while
+        no step runs, so their start never takes CPU from a program (it would slow it
+        down, and on a loaded host push it past its limits)."""
+        return _Step(self)
 
     def pause(self) -> _Paused:
         """``with pool.pause():`` no warm sandbox is started (the pool's uids are given
@@ -121,8 +133,8 @@ class WarmPool(Generic[K, W]):
             self._thread.start()
 
     def _wanted(self) -> K | None:
-        """The most recently asked kind short of sandboxes (lock held)."""
-        if self._closed or self._paused:
+        """The most recently asked kind short of sandboxes (lock held), while idle."""
+        if self._closed or self._paused or self._steps:
             return None
         for key in reversed(self._pool):
             kind = self._pool[key]
@@ -182,4 +194,18 @@ class _Paused:
     def __exit__(self, *_: object) -> None:
         with self.pool._lock:
             self.pool._paused -= 1
+            self.pool._lock.notify_all()
+
+
+class _Step:
+    def __init__(self, pool: WarmPool[K, W]) -> None:
+        self.pool = pool
+
+    def __enter__(self) -> None:
+        with self.pool._lock:
+            self.pool._steps += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self.pool._lock:
+            self.pool._steps -= 1
             self.pool._lock.notify_all()
