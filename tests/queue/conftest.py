@@ -23,6 +23,7 @@ import httpx
 import pytest
 import redis
 
+from tests.anyone import execbox_command_for_anyone
 from tests.service.conftest import free_port
 from tests.store.databases import ROOT, fresh_database
 
@@ -168,7 +169,8 @@ class Cluster:
 
     def api(self, *, user: int | None = None, **extra: str) -> Proc:
         port = free_port()
-        argv = [EXECBOX, "api", "--host", "127.0.0.1", "--port", str(port)]
+        command = [EXECBOX] if user is None else list(execbox_command_for_anyone())
+        argv = [*command, "api", "--host", "127.0.0.1", "--port", str(port)]
         env = self.env(**extra)
         if user is not None:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]

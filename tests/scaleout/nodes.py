@@ -15,25 +15,22 @@ import os
 import pwd
 import re
 import signal
-import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import httpx
 
+from tests.anyone import execbox_command_for_anyone
 from tests.scaleout.netns import TestHost
 from tests.scaleout.processes import Process, free_port, wait_for
 
 EXECBOX = str(Path(sys.executable).with_name("execbox"))
 UNPRIVILEGED = "nobody"
-SYSTEM_PYTHON = "/usr/bin/python3"
 # Sandbox uids of this session's own: each host a range of 64, apart from the ranges the
 # other test packages take (2.0-2.33 M, 2.4-2.47 M and 2.6-2.67 M).
 UID_BASE = 2_700_000 + (os.getpid() % 1000) * 128
@@ -49,33 +46,6 @@ FAST = {
     "backend_timeout_s": "3",
     "readiness_cache_s": "0",
 }
-
-
-def _others_may_run(path: Path) -> bool:
-    """Whether a user of no group of ours can execute ``path`` (every folder above too)."""
-    real = path.resolve()
-    if real.stat().st_mode & stat.S_IXOTH == 0:
-        return False
-    return all(parent.stat().st_mode & stat.S_IXOTH for parent in real.parents)
-
-
-def command_for_anyone() -> list[str]:
-    """The ``execbox`` command as a user without privileges can start it.
-
-    A virtualenv made from an interpreter under a private home (pyenv in /root) cannot be
-    run by such a user: the same installed packages are then loaded by the system's
-    Python of the same minor version, through the virtualenv's site directory.
-    """
-    if _others_may_run(Path(sys.executable)):
-        return [EXECBOX]
-    [entry] = metadata.entry_points(group="console_scripts", name="execbox")
-    module, _, function = entry.value.partition(":")
-    site_dir = sysconfig.get_paths()["purelib"]
-    code = (
-        f"import site; site.addsitedir({site_dir!r}); "
-        f"from {module} import {function} as main; main()"
-    )
-    return [SYSTEM_PYTHON, "-c", code]
 
 
 @dataclass
@@ -126,7 +96,7 @@ class ApiNode:
             "data_dir": str(self.data_dir),
             **settings,
         }
-        command = command_for_anyone() if unprivileged else [EXECBOX]
+        command = list(execbox_command_for_anyone()) if unprivileged else [EXECBOX]
         argv = [*command, "api", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = Process(
             name,
