@@ -336,7 +336,8 @@ class NativeBackend:
             if stdin_w >= 0:
                 assert live is not None
                 pump = live.pump_input(stdin_w, functools.partial(os.close, stdin_w))
-            sandbox.go(spec, step.stdin)
+            # Live input (stdin_w) carries the upfront stdin too, first: the memfd is not used.
+            sandbox.go(spec, b"" if stdin_w >= 0 else step.stdin)
             with pump:
                 stdin_w = -1  # the pump owns it now
                 marks = Marks()
