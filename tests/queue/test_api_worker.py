@@ -3,6 +3,7 @@ go through Redis to a worker's real sandbox and are stored once in PostgreSQL.""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -10,7 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.queue.conftest import NOBODY, Cluster, wait_final
 
@@ -249,3 +253,26 @@ def test_redis_unreachable_is_a_503_with_retry_after_and_no_run(
             server.kill()
             server.wait(timeout=10)
     _ = httpx
+
+
+def test_an_api_node_closes_the_streaming_socket_with_a_reason_and_runs_over_http(
+    cluster: Cluster,
+) -> None:
+    """No streaming where runs go to workers: the socket closes (1013, saying so) before any
+    frame, which is the editor's cue to run over HTTP; the same run over HTTP works."""
+    cluster.worker(concurrency=1)
+    api = cluster.api()
+    key = cluster.user_key("grace")
+    ws_url = api.url.replace("http://", "ws://", 1) + "/api/ws/run"  # type: ignore[union-attr]
+    # The close may come before the run message is even sent.
+    with connect(ws_url, open_timeout=30) as socket, pytest.raises(ConnectionClosed) as closed:
+        socket.send(json.dumps({"type": "run", "language": "python", "code": "print(1)"}))
+        socket.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    assert "POST /api/editor/run" in closed.value.rcvd.reason
+    response = api.http().post(
+        RUN, json={"language": "python", "code": "print('over http')"}, headers=_auth(key)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["stdout"] == "over http\n"
+    assert api.http().get("/api/usage", headers=_auth(key)).json()["runsToday"] == 1

@@ -60,6 +60,11 @@ class RunService:
         self.clock = clock
         self._tasks: set[asyncio.Task[Finished]] = set()
 
+    @property
+    def streams(self) -> bool:
+        """Whether runs here can stream (the embedded pool); a node of remote workers cannot."""
+        return isinstance(self.dispatcher, LiveDispatcher)
+
     async def _db(self, work: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(work)
 
@@ -119,7 +124,7 @@ class RunService:
         Its wall-clock limit is the interactive one (a person types) unless
         ``interactive_wall`` is false; its CPU-time limit is the plan's.  The run is stored
         whatever happens to the client."""
-        if not isinstance(self.dispatcher, LiveDispatcher):
+        if not self.streams:
             raise NoCapacity(
                 "Streaming runs need the all-in-one server (execbox serve); this node hands "
                 "runs to remote workers.",

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 
+TRY_AGAIN_LATER = 1013
+NO_STREAMING = "No streaming on this node (runs go to workers): POST /api/editor/run instead."
+"""The close reason (at most 123 bytes) where runs cannot stream."""
+
 FIRST_FRAME_TIMEOUT_S = 30.0
 """How long a client may take to send its run message after the handshake."""
 
@@ -50,6 +54,11 @@ FIRST_FRAME_TIMEOUT_S = 30.0
 async def ws_run(websocket: WebSocket) -> None:
     ctx: ServiceContext = websocket.app.state.execbox
     await websocket.accept()
+    if not ctx.runs.streams:
+        # Not a refusal of the run: this node cannot stream at all (its runs go to remote
+        # workers).  The socket closes before any frame, so the editor runs over HTTP.
+        await _close(websocket, TRY_AGAIN_LATER, NO_STREAMING)
+        return
     try:
         session = await _admit(websocket, ctx)
     except _Refused as refused:
@@ -207,8 +216,8 @@ async def _receive(websocket: WebSocket, session: LiveSession) -> None:
         session.stop(CLIENT_LEFT)
 
 
-async def _close(websocket: WebSocket, code: int) -> None:
+async def _close(websocket: WebSocket, code: int, reason: str | None = None) -> None:
     if websocket.client_state is WebSocketState.DISCONNECTED:
         return
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(code), SEND_GRACE_S)
+        await asyncio.wait_for(websocket.close(code, reason), SEND_GRACE_S)
