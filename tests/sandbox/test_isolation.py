@@ -332,7 +332,7 @@ def test_a_sandbox_started_ahead_of_time_is_fresh(
     makes no cgroup of its own); nothing of the first run is in it: no files in /tmp,
     /dev/shm or /box, no listener on its loopback, no abstract socket."""
     if backend_name != "native":
-        pytest.skip("sandboxes started ahead of time are the native backend's")
+        pytest.skip("a property of the native backend's construction (warm sandboxes)")
     settings = make_settings(data_dir, warm_sandboxes=1)
     engine = Engine(settings, registry, sandbox_backend(settings))
     python = registry.get("python")
