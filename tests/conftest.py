@@ -8,7 +8,6 @@ uids alive, no cgroup and no run directory of this process left.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from execbox.sandbox.leftovers import owner_tag
 from execbox.sandbox.native.backend import close_all
 from execbox.sandbox.native.cgroups import CgroupTree
 from execbox.settings import Settings
+from tests import scratch
 from tests.null_backend import ENV_VAR as NULL_BACKEND_VAR
 from tests.null_backend import NullBackend
 
@@ -34,15 +34,10 @@ UID_COUNT = 64
 BACKENDS = ["native", pytest.param("docker", marks=pytest.mark.docker)]
 
 
-def _make_data_dir() -> Path:
-    # Under /var/tmp: the sandbox user must traverse the path to its run directory.
-    return Path(tempfile.mkdtemp(prefix="execbox-test-", dir="/var/tmp"))
-
-
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:
-    path = _make_data_dir()
-    yield path
+    with scratch.data_dir("test") as path:
+        yield path
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

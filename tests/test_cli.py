@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import UID_BASE, UID_COUNT, _make_data_dir, make_settings
+from tests import scratch
+from tests.conftest import UID_BASE, UID_COUNT, make_settings
 
 EXECBOX = str(Path(sys.executable).with_name("execbox"))
 
@@ -171,14 +172,14 @@ def test_doctor_names_the_packages_of_a_language_not_installed(tmp_path: Path) -
         '[version]\ncommand = ["execbox-no-such-tool"]\npattern = "(x)"\n'
     )
     lines: list[str] = []
-    settings = make_settings(_make_data_dir())
-    healthy = diagnose(
-        settings,
-        ["native"],
-        lines.append,
-        languages=["python", "ghost"],
-        registry=load_registry([tmp_path]),
-    )
+    with scratch.data_dir("test") as data_dir:
+        healthy = diagnose(
+            make_settings(data_dir),
+            ["native"],
+            lines.append,
+            languages=["python", "ghost"],
+            registry=load_registry([tmp_path]),
+        )
     assert healthy, lines
     assert "  [skip] ghost: not installed here (apt-get install ghost-lang)" in lines
     assert any(line.startswith("  [  ok] python: 3.") for line in lines), lines

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from execbox.results import Status
 from execbox.sandbox.native import cgroup2
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
 from execbox.settings import Settings
+from tests import scratch
 from tests.conftest import Runner
 
 
@@ -191,6 +192,12 @@ def test_on_v2_execbox_holds_no_process_where_controllers_are_enabled(
     assert {"memory", "cpu", "pids"} <= set((runs / "cgroup.subtree_control").read_text().split())
 
 
+@pytest.fixture
+def scope_data_dir() -> Iterator[Path]:
+    with scratch.data_dir("scope") as path:
+        yield path
+
+
 @pytest.mark.skipif(
     not (
         _is_v2()
@@ -201,9 +208,9 @@ def test_on_v2_execbox_holds_no_process_where_controllers_are_enabled(
     reason="needs systemd as PID 1 on cgroup v2 and a D-Bus system bus",
 )
 def test_under_a_unit_without_delegation_execbox_makes_its_own_delegated_scope(
-    tmp_path: Path,
+    scope_data_dir: Path,
 ) -> None:
-    data = Path(tempfile.mkdtemp(prefix="execbox-scope-", dir="/var/tmp"))
+    data = scope_data_dir
     hog = data / "hog.py"
     hog.write_text(
         "print('start', flush=True)\nb = []\nwhile True:\n    b.append(bytearray(1 << 20))\n"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from execbox.sandbox.fake import FakeBackend
 from execbox.service.app import create_app
 from execbox.service.server import uvicorn_config
 from execbox.settings import Settings
+from tests import scratch
 from tests.store.databases import DIALECTS, fresh_database
 
 UID_BASE = 2_400_000 + (os.getpid() % 1000) * 64
@@ -108,9 +108,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def data_dir() -> Path:
-    # under /var/tmp: sandbox users must be able to traverse to their run directories
-    return Path(tempfile.mkdtemp(prefix="execbox-svc-", dir="/var/tmp"))
+def data_dir() -> Iterator[Path]:
+    with scratch.data_dir("svc") as path:
+        yield path
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from execbox.sandbox.factory import create_backend
 from execbox.service.app import create_app
+from tests import scratch
 from tests.service.conftest import Server, auth, create_user, make_settings
 
 
@@ -92,7 +91,7 @@ def ws_url(base_url: str, path: str = "/api/ws/run") -> str:
 @pytest.fixture(scope="module", params=["native", pytest.param("docker", marks=pytest.mark.docker)])
 def real_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     """One server per backend and test module, on a real sandbox; each test is its own user."""
-    data_dir = Path(tempfile.mkdtemp(prefix="execbox-ws-", dir="/var/tmp"))
+    data_dir = scratch.make_data_dir("ws")
     settings = make_settings(
         data_dir,
         f"sqlite:///{data_dir / 'execbox.db'}",
@@ -101,8 +100,11 @@ def real_server(request: pytest.FixtureRequest) -> Iterator[Server]:
     )
     server = Server(create_app(settings, backend=create_backend(settings)))
     server.settings = settings  # type: ignore[attr-defined]
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+        scratch.remove_data_dir(data_dir)
 
 
 @dataclass
