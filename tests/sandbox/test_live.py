@@ -196,3 +196,71 @@ def test_compile_output_is_streamed(engine: Engine, leftovers: None) -> None:
     assert done.status is Status.COMPILE_ERROR
     assert done.compile_output and "undefined_name" in done.compile_output
     assert watcher.joined("compile").decode() == done.compile_output
+
+
+def test_a_live_run_keeps_the_memory_limit(engine: Engine, leftovers: None) -> None:
+    code = "print('allocating', flush=True)\nb = []\nwhile True:\n    b.append(bytearray(1 << 20))"
+    live, watcher, result = start(engine, "python", code)
+    live.end_input()
+    done = result()
+    assert done.status is Status.MEMORY_LIMIT, done
+    assert watcher.joined("stdout") == b"allocating\n"  # it ran, and said so live
+    limit = resolve_limits(engine.settings, language=engine.registry.get("python").limits)
+    assert 0 < done.memory_used <= limit.memory_bytes
+
+
+def test_a_live_run_keeps_the_cpu_share(engine: Engine, leftovers: None) -> None:
+    code = '#include <stdio.h>\nint main(void) { puts("looping"); fflush(stdout); for (;;); }\n'
+    live, watcher, result = start(engine, "c", code, wall_s=2)
+    live.end_input()
+    watcher.wait_for("stdout", b"looping\n")
+    done = result()
+    assert done.status is Status.TIMEOUT, done
+    assert done.stdout == "looping\n"
+    # half a CPU, as in a collected run: at most about half of the wall time is CPU time
+    assert 0 < done.cpu_time_ms <= 0.75 * done.duration_ms, done
+
+
+def test_a_live_run_keeps_the_process_limit(engine: Engine, leftovers: None) -> None:
+    code = (
+        "import os, time\nn = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30)\n"
+        "        n += 1\n"
+        "except OSError as e:\n"
+        "    print('fork refused after', n, flush=True)\n"
+    )
+    live, watcher, result = start(engine, "python", code, wall_s=5)
+    live.end_input()
+    done = result()
+    assert done.status is Status.OK, done
+    words = done.stdout.split()
+    assert words[:3] == ["fork", "refused", "after"] and int(words[3]) < 64, done
+    assert watcher.joined("stdout") == done.stdout.encode()
+
+
+SAME_EITHER_WAY = """
+import sys
+data = sys.stdin.read()
+print("read", len(data), data.upper(), flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+sys.exit(3)
+"""
+
+
+def test_a_live_run_ends_as_a_collected_run_of_the_same_program(
+    engine: Engine, leftovers: None
+) -> None:
+    lang = engine.registry.get("python")
+    limits = resolve_limits(engine.settings, language=lang.limits)
+    collected = engine.run(lang, SAME_EITHER_WAY, limits=limits, stdin="abc\n")
+    live, watcher, result = start(engine, "python", SAME_EITHER_WAY, stdin=b"abc\n")
+    live.end_input()
+    streamed = result()
+    assert collected.status is Status.RUNTIME_ERROR, collected
+    fields = ("status", "exit_code", "signal", "stdout", "stderr", "truncated")
+    assert [getattr(streamed, f) for f in fields] == [getattr(collected, f) for f in fields]
+    assert watcher.joined("stdout") == streamed.stdout.encode() == b"read 4 ABC\n\n"
+    assert watcher.joined("stderr") == b"to stderr\n"
