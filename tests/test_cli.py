@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -366,6 +369,48 @@ def test_run_streams_output_and_forwards_a_pipe(tmp_path: Path, cli_env: dict[st
     assert proc.returncode == 0, err
     assert seen + out == b"Name? Hello, Ada!\n"  # printed once, as it came
     assert b"python" in err  # the status line
+
+
+def _read_until(fd: int, needle: bytes, seen: bytes = b"", timeout: float = 120) -> bytes:
+    """What ``fd`` gives until ``needle`` is in it, or its end (EIO: the terminal closed)."""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {needle!r} in {seen!r}"
+        if not select.select([fd], [], [], left)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: every writer of the terminal has closed it
+            chunk = b""
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_run_forwards_a_terminal_as_the_user_types(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """On a terminal, the prompt shows while the program waits, and the line typed after it
+    reaches the program."""
+    source = tmp_path / "ask.py"
+    source.write_text(PROMPT)
+    main, side = pty.openpty()
+    proc = subprocess.Popen(
+        [EXECBOX, "run", str(source)], env=cli_env, stdin=side, stdout=side, stderr=side
+    )
+    os.close(side)
+    try:
+        prompted = _read_until(main, b"Name? ")
+        assert prompted.endswith(b"Name? "), prompted  # nothing typed yet: it waits for us
+        os.write(main, b"Ada\n")
+        seen = _read_until(main, b"Hello, Ada!\r\n", prompted)
+        assert proc.wait(timeout=120) == 0, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+    assert b"Name? Ada\r\nHello, Ada!\r\n" in seen  # the terminal echoes what was typed
 
 
 def test_run_stdin_file_is_fed_whole_then_closed(tmp_path: Path, cli_env: dict[str, str]) -> None:
