@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import Server, StartServer, create_user, set_plan
+from execbox.errors import SandboxError
+from execbox.sandbox.base import StepOutcome, StepSpec, Workspace
+from tests.service.conftest import EchoBackend, Server, StartServer, create_user, set_plan
 
 P = "/piston/api/v2"
 CLIENTS = Path(__file__).resolve().parents[2] / "build" / "test-clients"
@@ -75,6 +78,47 @@ def test_run_statuses(server: Server, source: str, status: str, signal: str | No
     run = body["run"]
     assert isinstance(run, dict) and run["status"] == status and run["signal"] == signal
     assert run["message"]
+
+
+class Flooding(EchoBackend):
+    """Programs that fill stdout (``FLOOD:OUT``) or stderr (``FLOOD:ERR``) to the output
+    cap, as the real backends report them (cut at the cap, ``output_limited``), or whose
+    sandbox fails (``FLOOD:BROKEN``)."""
+
+    def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
+        outcome = super().run_step(workspace, step)
+        source = b"".join(workspace.handle.values()) if isinstance(workspace.handle, dict) else b""
+        cap = self.output_cap
+        if b"FLOOD:BROKEN" in source:
+            raise SandboxError("bwrap vanished")
+        if b"FLOOD:OUT" in source:
+            return replace(outcome, stdout=b"o" * cap, output_limited=True)
+        if b"FLOOD:ERR" in source:
+            return replace(outcome, stdout=b"", stderr=b"e" * cap, output_limited=True)
+        return outcome
+
+    output_cap = 0
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "stream"),
+    [("FLOOD:OUT", "OL", "stdout"), ("FLOOD:ERR", "EL", "stderr"), ("FLOOD:BROKEN", "XX", None)],
+)
+def test_output_and_sandbox_failures_are_piston_s_statuses(
+    start_server: StartServer, source: str, status: str, stream: str | None
+) -> None:
+    backend = Flooding()
+    server = start_server(backend=backend)
+    backend.output_cap = server.settings.output_limit_bytes  # type: ignore[attr-defined]
+    code, body = execute(server, hello(files=[{"content": source}], stdin=""))
+    assert code == 200, body
+    run = body["run"]
+    assert isinstance(run, dict) and run["status"] == status, run
+    assert run["message"], run
+    if stream is not None:
+        assert len(run[stream]) == backend.output_cap and run["signal"] is None
+    else:
+        assert "bwrap vanished" in run["message"] and run["stdout"] == ""
 
 
 @pytest.mark.parametrize(
