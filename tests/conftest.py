@@ -177,7 +177,7 @@ def leftovers(settings: Settings) -> Iterator[None]:
     if settings.backend == "docker" and not os.environ.get(NULL_BACKEND_VAR):
         import docker
 
-        from execbox.sandbox.docker.backend import own_containers_filter
+        from execbox.sandbox.docker.orphans import own_containers_filter
 
         client = docker.from_env()
         try:

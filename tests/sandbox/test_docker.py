@@ -28,8 +28,9 @@ from execbox.engine import Engine
 from execbox.languages import LanguageRegistry, load_registry
 from execbox.limits import resolve_limits
 from execbox.results import RunResult, Status
-from execbox.sandbox.docker.backend import OWNER_LABEL, DockerBackend
+from execbox.sandbox.docker.backend import DockerBackend
 from execbox.sandbox.docker.images.catalog import LABEL, image_for
+from execbox.sandbox.docker.orphans import OWNER_LABEL
 from execbox.settings import Settings
 from tests.conftest import UID_BASE, UID_COUNT, make_runner
 

@@ -25,24 +25,16 @@ sends SIGTERM to the init, which kills everything), and removes the container
 whatever happened.  A host-side deadline a few seconds past the limit kills the
 container should the init itself not answer.
 
-Socket buffers: cgroup v1 charges a container's TCP and UDP buffers to nothing
-unless the cgroup's ``memory.kmem.tcp.limit_in_bytes`` is set, in which case
-they are charged to a counter of their own with that limit; so on a v1 host
-every container gets ``KernelMemoryTCP`` equal to its memory limit, which bounds
-its socket buffers (and keeps the host-wide ``tcp_mem``/``udp_mem`` pools, which
-every TCP socket on the host shares, out of one run's reach).  cgroup v2 charges
-socket memory to ``memory.max`` itself.
-
-Every container carries the ``io.execbox`` label and its owner (host, pid and
-start time of the process); constructing the backend removes those whose owner
-process is gone, so a killed service leaves nothing running.
+Socket buffers are charged to the memory limit on cgroup v1 too (the host sets
+``memory.kmem.tcp``: :mod:`execbox.sandbox.docker.sockets`).  Every container is
+labelled with its owner, and constructing the backend removes those whose owner
+process is gone (:mod:`execbox.sandbox.docker.orphans`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import socket
 import threading
@@ -61,10 +53,16 @@ from execbox.languages import Language, LanguageRegistry, load_registry
 from execbox.limits import MIB, Limits, resolve_limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.boundary import sandbox_boundary
+from execbox.sandbox.docker.checks import backend_checks
 from execbox.sandbox.docker.images.catalog import LABEL, image_for
-from execbox.sandbox.docker.images.status import image_checks
 from execbox.sandbox.docker.io import feed_stdin, raw_socket, read_streams
+from execbox.sandbox.docker.orphans import (
+    OWNER_LABEL,
+    owner_id,
+    remove_orphans,
+)
 from execbox.sandbox.docker.profile import masked_paths, seccomp_profile
+from execbox.sandbox.docker.report import step_outcome
 from execbox.sandbox.docker.sockets import charge_socket_buffers
 from execbox.sandbox.docker.workspace import (
     HostRun,
@@ -72,8 +70,7 @@ from execbox.sandbox.docker.workspace import (
     init_binary,
     remove_stale_run_dirs,
 )
-from execbox.sandbox.leftovers import owner_alive, owner_tag
-from execbox.sandbox.policy import cpu_limited, cpu_rlimit, pids_max
+from execbox.sandbox.policy import cpu_rlimit, pids_max
 from execbox.sandbox.uids import UidPool
 from execbox.settings import Settings
 
@@ -84,19 +81,8 @@ WORKDIR = "/box"
 INIT_PATH = "/.execbox/.execbox-init"  # comm ".execbox-init", as the native init
 GRACE_S = 3.0
 """How long past the limit the host waits for the init before killing the container itself."""
-OWNER_LABEL = f"{LABEL}.owner"
 GO = b"\x01"
 """The byte ahead of stdin that tells the init the container is set up: start the program."""
-_SIGKILL = 9
-
-
-def _owner_id(pid: int | None = None) -> str:
-    return f"{socket.gethostname()}/{owner_tag(pid)}"
-
-
-def own_containers_filter() -> dict[str, str]:
-    """An Engine API filter matching the step containers of this process (for checks, tests)."""
-    return {"label": f"{OWNER_LABEL}={_owner_id()}"}
 
 
 class DockerBackend:
@@ -107,7 +93,7 @@ class DockerBackend:
     def __init__(self, settings: Settings, registry: LanguageRegistry | None = None) -> None:
         self.settings = settings
         self.registry = registry or load_registry()
-        self.owner = _owner_id()
+        self.owner = owner_id()
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._paths: dict[str, str] = {}
@@ -187,33 +173,7 @@ class DockerBackend:
         return self._versions[language.id]
 
     def checks(self) -> Iterator[Check]:
-        try:
-            client = self._docker()
-            version = client.version().get("Version", "?")
-        except SandboxError as exc:
-            yield Check(
-                "docker: dockerd reachable",
-                False,
-                str(exc),
-                "apt-get install docker.io and start dockerd (or set DOCKER_HOST)",
-            )
-            return
-        yield Check("docker: dockerd reachable", True, f"Docker {version}")
-        runtime = self.settings.docker_runtime
-        if runtime:
-            runtimes = client.info().get("Runtimes", {})
-            yield Check(
-                f"docker: runtime {runtime}",
-                runtime in runtimes,
-                f"known runtimes: {', '.join(sorted(runtimes))}",
-                f"install {runtime} and register it in /etc/docker/daemon.json",
-            )
-        try:
-            init = init_binary(self.settings.data_dir)
-            yield Check("docker: container init", True, str(init))
-        except SandboxError as exc:
-            yield Check("docker: container init", False, str(exc), "apt-get install gcc libc6-dev")
-        yield from image_checks(client, self.settings, self.registry)
+        yield from backend_checks(self._docker, self.settings, self.registry)
 
     # --- containers -----------------------------------------------------------------------
 
@@ -353,70 +313,13 @@ class DockerBackend:
                 state = client.api.inspect_container(container)["State"]
             except docker.errors.DockerException as exc:
                 raise SandboxError(f"dockerd could not inspect the container: {exc}") from exc
-        outcome = self._outcome(streams, state, line, limits, backstop, time.monotonic() - started)
+        outcome = step_outcome(streams, state, line, limits, backstop, time.monotonic() - started)
         if outcome is None:
             raise SandboxError(
                 f"cannot start {step.argv[0]!r} in image {image}: "
                 "is the image built for this language?"
             )
         return outcome
-
-    def _outcome(
-        self,
-        streams: Any,
-        state: dict[str, Any],
-        line: str | None,
-        limits: Limits,
-        backstop: bool,
-        elapsed_s: float,
-    ) -> StepOutcome | None:
-        """The step's facts from the init's report; None if the program could not be started."""
-        oom_flag = bool(state.get("OOMKilled"))
-        if line is None:
-            if not backstop:
-                said = streams.diagnostics.decode(errors="replace").strip()
-                raise SandboxError(
-                    f"the container init did not report (exit {state.get('ExitCode')}, "
-                    f"{state.get('Error') or 'no error'}{': ' + said if said else ''})"
-                )
-            return StepOutcome(
-                exit_code=None,
-                signal=_SIGKILL,
-                stdout=bytes(streams.stdout),
-                stderr=bytes(streams.stderr),
-                duration_ms=elapsed_s * 1000,
-                cpu_time_ms=0.0,
-                memory_bytes=0,
-                timed_out=True,
-                oom_killed=oom_flag,
-                output_limited=streams.output_limited,
-            )
-        fields = line.split()
-        try:
-            kind, number = fields[0], int(fields[1])
-            wall_ns, cpu_ns, peak, ooms, timed_out = (int(value) for value in fields[2:7])
-        except (IndexError, ValueError) as exc:
-            raise SandboxError(f"unreadable report from the container init: {line!r}") from exc
-        if kind == "sandbox-error":
-            what = fields[8] if len(fields) > 8 else "unknown step"
-            raise SandboxError(f"the container init failed: {what}: {os.strerror(number)}")
-        if kind == "exec-error":
-            return None
-        signal = number if kind == "signal" else None
-        cpu_ms = cpu_ns / 1e6
-        cpu_hit = cpu_limited(signal, cpu_ms, limits)
-        return StepOutcome(
-            exit_code=number if kind == "exit" else None,
-            signal=signal,
-            stdout=bytes(streams.stdout),
-            stderr=bytes(streams.stderr),
-            duration_ms=wall_ns / 1e6,
-            cpu_time_ms=cpu_ms,
-            memory_bytes=min(peak, limits.memory_bytes),
-            timed_out=bool(timed_out) or cpu_hit or backstop,
-            oom_killed=oom_flag or ooms > 0,
-            output_limited=streams.output_limited,
-        )
 
     def _kill(self, client: docker.DockerClient, container: str) -> None:
         try:
@@ -451,30 +354,11 @@ class DockerBackend:
                     f"cannot reach dockerd ({exc}): install docker.io and start dockerd, "
                     "or set DOCKER_HOST"
                 ) from exc
-            self._remove_orphans(client)
+            remove_orphans(client, self.owner)
             for path in remove_stale_run_dirs(self.settings.runs_dir):
                 log.info("removed the orphaned run directory %s", path)
             self._client = client
             return client
-
-    def _remove_orphans(self, client: docker.DockerClient) -> None:
-        """Remove step containers whose owning process, on this host, is gone."""
-        host = socket.gethostname()
-        try:
-            found = client.api.containers(all=True, filters={"label": OWNER_LABEL})
-        except docker.errors.DockerException as exc:
-            log.warning("cannot list execbox containers: %s", exc)
-            return
-        for entry in found:
-            owner = (entry.get("Labels") or {}).get(OWNER_LABEL, "")
-            owner_host, _, tag = owner.partition("/")
-            if owner_host != host or owner == self.owner or owner_alive(tag):
-                continue
-            try:
-                client.api.remove_container(entry["Id"], force=True)
-                log.info("removed orphaned container %s of %s", entry["Id"][:12], owner)
-            except docker.errors.DockerException as exc:
-                log.warning("cannot remove orphan %s: %s", entry["Id"][:12], exc)
 
     def _charge_sockets(self, client: docker.DockerClient, container: str, limits: Limits) -> None:
         """Socket buffers charged to the container's memory cgroup (cgroup v1, see
