@@ -34,6 +34,11 @@ UID_COUNT = 64
 BACKENDS = ["native", pytest.param("docker", marks=pytest.mark.docker)]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # What sessions killed before their fixtures could clean up left under /var/tmp.
+    scratch.remove_dead_sessions_dirs()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:
     with scratch.data_dir("test") as path:

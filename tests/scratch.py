@@ -5,11 +5,15 @@ the static inits.  Under /var/tmp rather than pytest's tmp_path: a sandbox user 
 able to traverse the path to its run directory.  A test session leaves none of them
 behind; a run directory still mounted inside one when it is removed is the sandbox's leak,
 and fails the test that owned the dir (after the mount is detached and the dir removed,
-so one leak does not leave a trail behind it).
+so one leak does not leave a trail behind it).  A session killed before its fixtures could
+clean up leaves its dirs, run directories mounted in them included: each dir's name carries
+its session's owner tag (pid and start time), and the next session removes those whose
+session is gone (:func:`remove_dead_sessions_dirs`).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,12 +21,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from execbox.sandbox.leftovers import owner_alive, owner_tag
+
 ROOT = Path("/var/tmp")
+KINDS = ("test", "svc", "ws", "scope")
+_NAME = re.compile(r"execbox-(?P<kind>[a-z]+)-(?P<tag>[0-9]+\.[0-9]+)-[a-z0-9_]+")
 
 
 def make_data_dir(kind: str) -> Path:
-    """A new, empty ``/var/tmp/execbox-<kind>-XXXXXXXX``; remove it with :func:`remove_data_dir`."""
-    return Path(tempfile.mkdtemp(prefix=f"execbox-{kind}-", dir=ROOT))
+    """A new, empty ``/var/tmp/execbox-<kind>-<pid>.<start>-XXXXXXXX`` (this session's owner
+    tag in its name); remove it with :func:`remove_data_dir`."""
+    assert kind in KINDS, kind
+    return Path(tempfile.mkdtemp(prefix=f"execbox-{kind}-{owner_tag()}-", dir=ROOT))
+
+
+def remove_dead_sessions_dirs() -> list[Path]:
+    """Remove the data dirs of test sessions that are gone; answers those removed."""
+    removed = []
+    for entry in sorted(ROOT.glob("execbox-*-*.*-*")):
+        named = _NAME.fullmatch(entry.name)
+        if named is None or named["kind"] not in KINDS or owner_alive(named["tag"]):
+            continue
+        for point in mounts_under(entry):
+            subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
+        if not mounts_under(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def mounts_under(path: Path) -> list[str]:
