@@ -244,6 +244,35 @@ def test_a_client_that_never_reads_does_not_grow_the_server(
     assert _rss() - before < 64 << 20
 
 
+def test_a_client_that_never_reads_holds_no_worker_once_its_run_ended(
+    start_server: StartServer, client_of: list[Client]
+) -> None:
+    # One worker: while the stalled client's socket is still open (the server gives it 10 s
+    # after its run to read what is left), another run gets that worker at once.
+    server = start_server(backend="real", workers=1, output_limit_bytes=1 << 20)
+    stalled, other = create_user(server, "stalled"), create_user(server, "other")
+    client = connect(server, client_of, auth(stalled))
+    client.send(**RUN, code="import sys\nwhile True:\n    sys.stdout.write('x' * 65536 + '\\n')\n")
+    deadline = time.monotonic() + 60
+    while True:
+        runs = server.client.get("/api/runs", headers=auth(stalled)).json()
+        if runs and runs[0]["status"] not in ("queued", "running"):
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.1)
+    assert runs[0]["status"] == "output_limit", runs
+    asked = time.monotonic()
+    response = server.client.post(
+        "/api/editor/run",
+        json={"language": "python", "code": "print('next')"},
+        headers=auth(other),
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["stdout"] == "next\n"
+    assert time.monotonic() - asked < 8, "the next run waited for the stalled client"
+
+
 def _rss() -> int:
     with open(f"/proc/{os.getpid()}/status") as status:
         for line in status:
