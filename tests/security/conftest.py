@@ -19,14 +19,16 @@ CANARY_TEXT = "host canary: must never change\n"
 
 
 @pytest.fixture(scope="session")
-def canaries(data_dir: Path) -> list[Path]:
+def canaries(data_dir: Path) -> Iterator[list[Path]]:
     files = []
     for directory in (data_dir, Path("/var/tmp")):
         path = directory / f"execbox-canary-{os.getpid()}"
         path.write_text(CANARY_TEXT)
         os.chmod(path, 0o600)
         files.append(path)
-    return files
+    yield files
+    for path in files:  # checked after each test (host_invariants); nothing left behind
+        path.unlink()
 
 
 def _mounts_under(path: Path) -> list[str]:
