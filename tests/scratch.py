@@ -24,7 +24,7 @@ from pathlib import Path
 from execbox.sandbox.leftovers import owner_alive, owner_tag
 
 ROOT = Path("/var/tmp")
-KINDS = ("test", "svc", "ws", "scope")
+KINDS = ("test", "svc", "ws", "web", "scope")
 _NAME = re.compile(r"execbox-(?P<kind>[a-z]+)-(?P<tag>[0-9]+\.[0-9]+)-[a-z0-9_]+")
 
 

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests import scratch
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
 CHROMIUM_ARGS = [
@@ -91,8 +92,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    # Under /var/tmp: the sandbox user must traverse the path to its run directory.
-    data_dir = Path(tempfile.mkdtemp(prefix="execbox-web-", dir="/var/tmp"))
+    data_dir = scratch.make_data_dir("web")
     env = {**os.environ, "EXECBOX_DATA_DIR": str(data_dir)}
     env.pop("EXECBOX_DATABASE_URL", None)
     port = _free_port()
@@ -118,7 +118,7 @@ def server() -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        scratch.remove_data_dir(data_dir)
 
 
 def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
