@@ -73,6 +73,9 @@ def diagnose(
         for lang, (works, detail) in zip(offered, results, strict=True):
             healthy = healthy and (works or name != settings.backend)
             echo(f"  [{'ok' if works else 'FAIL':>4}] {lang.id}: {detail}")
+        close = getattr(backend, "close", None)  # its sandboxes' teardowns, warm ones
+        if close is not None:
+            close()
     return healthy
 
 

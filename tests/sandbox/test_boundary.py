@@ -74,6 +74,10 @@ def test_a_cgroup_write_failure_is_internal_error(
     result = engine.run(lang, PROGRAM, limits=resolve_limits(engine.settings, language=lang.limits))
     assert result.status is Status.INTERNAL_ERROR, result
     assert result.message and "Permission denied: /sys/fs/cgroup/execbox/x" in result.message
+    from execbox.sandbox.native.backend import NativeBackend
+
+    assert isinstance(engine.backend, NativeBackend)
+    engine.backend.settle()  # the workspace is removed in the background
     assert list(engine.settings.runs_dir.iterdir()) == []  # the workspace was still removed
 
 

@@ -159,6 +159,26 @@ def test_daemon_holding_stdout_does_not_hang_the_host(run: Runner) -> None:
     assert result.duration_ms < 5000
 
 
+def test_output_a_lingering_child_wrote_before_the_program_ended_is_kept(run: Runner) -> None:
+    # More than a pipe holds: the host reads while the child writes; the child then lingers
+    # with stdout open, and the answer neither waits for it nor loses what it wrote.
+    code = (
+        "import os, time\n"
+        "r, w = os.pipe()\n"
+        "if os.fork() == 0:\n"
+        "    os.write(1, b'from the child\\n' * 5000)\n"
+        "    os.write(w, b'x')\n"
+        "    time.sleep(300)\n"
+        "os.read(r, 1)\n"
+        "print('parent done', flush=True)\n"
+    )
+    result = run("python", code)
+    assert result.status is Status.OK, result
+    assert result.stdout == "from the child\n" * 5000 + "parent done\n"
+    assert result.duration_ms < 5000
+    # the leftovers fixture asserts the child is gone
+
+
 def test_host_environment_is_invisible(run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXECBOX_TEST_SECRET", "hunter2-host-secret")
     code = (

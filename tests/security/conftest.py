@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from execbox.sandbox.native.backend import close_all
 from execbox.settings import Settings
 
 CANARY_TEXT = "host canary: must never change\n"
@@ -44,4 +45,5 @@ def host_invariants(canaries: list[Path], settings: Settings) -> Iterator[None]:
         now = path.stat()
         assert path.read_text() == CANARY_TEXT
         assert (now.st_uid, now.st_gid, now.st_mode) == (stat.st_uid, stat.st_gid, stat.st_mode)
+    close_all()  # the sandboxes' teardowns (in the background) are done
     assert _mounts_under(settings.data_dir) == []

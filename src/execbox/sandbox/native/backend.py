@@ -19,8 +19,12 @@ Theory of operation, for one step:
 5. execbox-init (``init.c``) runs as PID 1, reads the spec, sets rlimits, runs the
    program and reports its raw wait status; the host reads stdout/stderr as they come,
    enforcing the output cap while reading, against a wall-clock deadline.
-6. Whatever happened, the whole cgroup is killed and removed in ``finally``;
-   the host never waits on pipes held by leftovers.
+6. When the init reports, nothing of the sandbox runs any more (init killed and reaped
+   the rest first): the step answers at once.  Whatever happened, the whole cgroup is
+   then killed and removed, bubblewrap reaped and, after the run's last step, the run
+   directory removed and the uid given back, in the background (:mod:`.teardown`,
+   in order, before the uid can be leased again); ``settle`` and ``close`` wait for
+   it.  The host never waits on pipes held by leftovers.
 """
 
 from __future__ import annotations
@@ -46,12 +50,13 @@ from execbox.sandbox import rundir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.initbin import static_binary
-from execbox.sandbox.native import bwrap, rootfs, seccomp, started
+from execbox.sandbox.native import bwrap, rootfs, seccomp, started, teardown
 from execbox.sandbox.native.bwrap import Key
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
 from execbox.sandbox.native.pool import WarmPool
 from execbox.sandbox.native.started import Started
 from execbox.sandbox.native.supervise import close_quiet, supervise
+from execbox.sandbox.native.teardown import Teardowns
 from execbox.sandbox.policy import cpu_rlimit
 from execbox.sandbox.rundir import RunDir
 from execbox.sandbox.uids import Lease, UidPool
@@ -112,6 +117,8 @@ class NativeBackend:
         self._device_nodes = True
         self._bwrap: str | None = None
         self._pool: WarmPool[Key, _Warm] | None = None
+        self._teardowns = Teardowns()
+        _BACKENDS.add(self)
         if settings.warm_sandboxes > 0:
             self._pool = WarmPool(
                 self._make_warm,
@@ -119,7 +126,6 @@ class NativeBackend:
                 size=settings.warm_sandboxes,
                 kinds=settings.warm_sandbox_kinds,
             )
-            _WITH_POOLS.add(self)
 
     # --- set-up, once per process ----------------------------------------------------------
 
@@ -172,7 +178,8 @@ class NativeBackend:
         try:
             yield Workspace(run_id, limits, handle)
         finally:
-            handle.close()
+            # After the teardowns of its steps (handed in before): see .teardown.
+            self._teardowns.submit(f"the workspace of run {run_id}", handle.close)
 
     @sandbox_boundary("running a step in the sandbox")
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
@@ -216,26 +223,40 @@ class NativeBackend:
             with self._pool.step() if self._pool is not None else nullcontext():
                 return self._finish(started, step, argv)
         finally:
-            if started is not None:
-                with phase("kill and reap"):
-                    started.close()
-            with phase("cgroup destroy"):
-                cgroup.destroy()
+            what = f"the {step.kind} step of run {workspace.run_id}"
+            self._teardowns.submit(what, functools.partial(_tear_down, started, cgroup))
 
     def _lease(self) -> Lease:
-        """A uid for a step made on demand; warm sandboxes give theirs back if none is free."""
+        """A uid for a step made on demand; the teardowns under way, then the warm
+        sandboxes give theirs back if none is free."""
         try:
             with phase("uid lease"):
                 return self.uids.acquire()
         except SandboxError:
-            if self._pool is None:
+            if not self._teardowns.pending and self._pool is None:
                 raise
+        if self._teardowns.pending:
+            self._teardowns.settle()
+            try:
+                return self.uids.acquire()
+            except SandboxError:
+                if self._pool is None:
+                    raise
+        assert self._pool is not None
         with self._pool.pause():
             self._pool.drain()
             return self.uids.acquire()
 
+    def settle(self) -> None:
+        """Wait until every step's sandbox and every run's workspace handed to the
+        background teardown is gone (its processes, cgroup, run directory, uid)."""
+        if not self._teardowns.settle():
+            log.error("sandbox teardowns still pending after %.0f s", teardown.SETTLE_TIMEOUT_S)
+
     def close(self) -> None:
-        """Destroy the warm sandboxes (the pool starts again on the next step)."""
+        """Wait for the teardowns under way and destroy the warm sandboxes (the pool
+        starts again on the next step)."""
+        self.settle()
         if self._pool is not None:
             self._pool.drain()
 
@@ -389,15 +410,27 @@ class NativeBackend:
             warm.lease.release()
 
 
-_WITH_POOLS: weakref.WeakSet[NativeBackend] = weakref.WeakSet()
+def _tear_down(started: Started | None, cgroup: Cgroup) -> None:
+    """A step's sandbox gone: bubblewrap killed and reaped, its cgroup removed."""
+    try:
+        if started is not None:
+            with phase("kill and reap"):
+                started.close()
+    finally:
+        with phase("cgroup destroy"):
+            cgroup.destroy()
+
+
+_BACKENDS: weakref.WeakSet[NativeBackend] = weakref.WeakSet()
 
 
 @atexit.register
 def close_all() -> None:
-    """Destroy every backend's warm sandboxes in this process (at exit: no run directory or
-    cgroup of ours outlives us)."""
-    for backend in list(_WITH_POOLS):
+    """Finish every backend's teardowns and destroy its warm sandboxes, in this process (at
+    exit: no run directory, cgroup or process of ours outlives us)."""
+    for backend in list(_BACKENDS):
         backend.close()
+    teardown.settle_all()  # those of backends already gone, too
 
 
 def _traversable(data_dir: Path) -> None:

@@ -5,10 +5,15 @@
  * process of the sandbox's fresh PID namespace.  It sets the program's resource
  * limits, forks, and in the child closes every descriptor above 2 and execs the
  * program.  As PID 1 it then reaps every process of the namespace until the
- * program itself exits, and writes the program's raw wait status to the status
- * descriptor, so the host can tell exit(137) from a SIGKILL, which bubblewrap's
- * own report cannot.  When it returns, the kernel kills whatever is left in the
- * namespace (double-forked daemons included).
+ * program itself exits.  Then it ends the sandbox itself: it SIGKILLs every other
+ * process of the namespace (double-forked daemons, children of a subreaper) and
+ * reaps until it has no child left, closes its own 0-2, and only then writes the
+ * program's raw wait status to the status descriptor (so the host can tell
+ * exit(137) from a SIGKILL, which bubblewrap's own report cannot).  So when the
+ * report arrives no process of the sandbox is left that could still write: all
+ * the program's output is in the pipes, and the host answers without waiting for
+ * the pipes' EOF (bubblewrap's monitor, outside, holds their write ends until the
+ * namespaces are torn down).
  *
  * (bubblewrap itself is started by execbox-launch, launch.c.)
  *
@@ -45,6 +50,21 @@ static long long now_ns(void) {
 }
 
 static int status_fd = -1;
+
+/* Kill every process of this PID namespace but init and reap until none is left.
+ * kill(-1) from PID 1 reaches every other process of the namespace; every one of them
+ * descends from init, so once waitpid says ECHILD none is left (a subreaper's orphans
+ * come to init when it dies; a child forked while the kill was sent is killed by the
+ * next round, sent after each reap). */
+static void end_the_rest(void) {
+    for (;;) {
+        kill(-1, SIGKILL);
+        int st;
+        pid_t done = waitpid(-1, &st, __WALL);
+        if (done < 0 && errno == ECHILD) return;
+        if (done < 0 && errno != EINTR) return; /* cannot happen; the kernel ends the rest */
+    }
+}
 
 /* The init could not do its job: say so on the status line (the first line wins). */
 static void sandbox_error(int err, const char *what) {
@@ -171,6 +191,11 @@ int main(int argc, char **argv) {
         }
     }
     long long wall = now_ns() - start;
+    end_the_rest();
+    /* Ours are the last write ends of the sandbox's 0-2 inside it. */
+    close(0);
+    close(1);
+    close(2);
     if (WIFSIGNALED(status))
         dprintf(status_fd, "signal %d %lld\n", WTERMSIG(status), wall);
     else

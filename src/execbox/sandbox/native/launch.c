@@ -24,6 +24,13 @@
  *
  * Doing this in a tiny exec'd helper lets the host start sandboxes with vfork instead
  * of a fork of its whole address space.
+ *
+ * When the host process dies, the launcher kills bubblewrap (which takes its sandbox
+ * with it: --die-with-parent) and exits once everything is reaped.  The kernel tells
+ * it with a parent-death signal, which it also sends when just the host *thread* that
+ * started it ends (the host tears sandboxes down on another thread, after the step's
+ * thread may be gone): the launcher acts on it only once its parent is not the host
+ * process any more.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +49,15 @@
 #include <unistd.h>
 
 #define READ_ONLY (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+
+static pid_t host;               /* the host process, our parent */
+static volatile pid_t child = 0; /* what becomes bubblewrap */
+
+/* The parent-death signal: the host thread that started us ended, or the whole host. */
+static void parent_gone(int sig) {
+    (void)sig;
+    if (getppid() != host && child > 0) kill(child, SIGKILL);
+}
 
 static int fail(const char *what, const char *path) {
     fprintf(stderr, "execbox-launch: %s %s: %s\n", what, path, strerror(errno));
@@ -110,11 +126,28 @@ int main(int argc, char **argv) {
         return 126;
     }
     argv[sep] = NULL; /* ends the list of cgroup directories */
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    host = getppid();
+    struct sigaction on_parent_death = {.sa_handler = parent_gone};
+    sigemptyset(&on_parent_death.sa_mask);
+    sigaction(SIGTERM, &on_parent_death, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != host) return 126; /* the host died before we could know */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    pid_t child = fork();
-    if (child < 0) return fail("cannot fork", "");
-    if (child == 0) _exit(start(uid, argv[2], argv[3], &argv[4], &argv[sep + 1]));
+    /* Blocked around the fork, so the handler never sees a half-set child. */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        _exit(start(uid, argv[2], argv[3], &argv[4], &argv[sep + 1]));
+    }
+    if (pid < 0) return fail("cannot fork", "");
+    child = pid;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (getppid() != host) kill(child, SIGKILL); /* the host died during the fork */
     /* Hold none of the host's pipes open: it waits for their ends, not for us. */
     if (syscall(SYS_close_range, 0, ~0U, 0) != 0)
         for (int fd = 0; fd < 65536; fd++) close(fd);

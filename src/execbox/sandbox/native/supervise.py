@@ -1,10 +1,13 @@
 """Watching one native step: output read and capped as it comes, limits, the init's report.
 
 The host reads the program's stdout and stderr and the init's status descriptor
-against a wall-clock deadline.  The output cap is enforced while reading; when
-the init reports (or a limit fires) the whole cgroup is killed and what is left
-in the pipes is drained for a short, bounded time, so leftovers holding a pipe
-cannot hold the host.
+against a wall-clock deadline.  The output cap is enforced while reading.  When the
+init reports how the program ended, nothing of the sandbox is left (init.c): what the
+pipes hold now is all the output, read without waiting for their EOF, and the step is
+done (the backend tears the sandbox down after answering).  When a limit fires (or the
+init ends without that report) the whole cgroup is killed and what is left in the
+pipes is drained for a short, bounded time, so leftovers holding a pipe cannot hold
+the host.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ def _supervise(
     timed_out = output_limited = False
     ended_at: float | None = None
     drain_deadline = math.inf
+    reported = False
     with selectors.DefaultSelector() as selector:
         for fd in (out_r, err_r, status_r):
             os.set_blocking(fd, False)
@@ -115,6 +119,16 @@ def _supervise(
                     continue
                 if fd == status_r:
                     report += chunk
+                    if ended_at is None and _final(report):
+                        # init reports only once nothing of the sandbox is left (init.c):
+                        # all the output is in the pipes already, no need to wait for EOF.
+                        ended_at = time.monotonic()
+                        for stream, name in ((out_r, "stdout"), (err_r, "stderr")):
+                            if stream in selector.get_map():
+                                capture = captures[stream]
+                                output_limited |= _read_ready(stream, name, capture, live)
+                        reported = True
+                        break
                     continue
                 capture = captures[fd]
                 kept = capture.add(chunk)
@@ -125,6 +139,8 @@ def _supervise(
                     ended_at = time.monotonic()
                     _stop(pidfd, cgroup)
                     drain_deadline = ended_at + DRAIN_TIMEOUT_S
+            if reported:
+                break
     stats = cgroup.stats()
     kind, number, wall_ns, what = _parse_report(bytes(report))
     if kind == "sandbox-error":
@@ -159,6 +175,29 @@ def _supervise(
         oom_killed=oom,
         output_limited=output_limited,
     )
+
+
+def _final(report: bytearray) -> bool:
+    """Whether init's report is a whole line saying how the program ended (init writes it
+    after the sandbox's last other process is gone; an exec-error or sandbox-error line
+    comes earlier, and is handled the slow way)."""
+    return b"\n" in report and report.startswith((b"exit ", b"signal "))
+
+
+def _read_ready(fd: int, name: str, capture: _Capture, live: LiveStep | None) -> bool:
+    """Read what ``fd`` holds now, until it would block or ends; answers whether the
+    output went over the cap."""
+    while not capture.over:
+        try:
+            chunk = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        kept = capture.add(chunk)
+        if live is not None and kept:
+            live.output(name, kept)
+    return capture.over
 
 
 def _stop(pidfd: int, cgroup: Cgroup) -> None:
