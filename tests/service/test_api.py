@@ -212,6 +212,54 @@ def test_keys_must_be_valid_and_users_enabled(server: Server) -> None:
     assert_error(server.client.post(RUN, json=hello(), headers=auth(key)), 401, "unauthorized")
 
 
+def test_a_bad_key_is_a_401_whatever_the_body_says(server: Server) -> None:
+    """The caller is looked up in the transaction that admits the run; a body refused before
+    that still answers 401 for a bad key, and the body's own error for a good one."""
+    key = create_user(server, "alice")
+    bodies: list[tuple[dict[str, object], int, str]] = [
+        ({"content": b"{not json"}, 400, "invalid_json"),
+        ({"json": {"language": "python"}}, 422, "invalid_request"),
+        ({"json": hello(language="cow")}, 422, "unknown_language"),
+        ({"json": hello(code="#" * 102_401)}, 413, "code_too_large"),
+    ]
+    for path in (RUN, "/api/runs"):
+        for body, status, code in bodies:
+            bad = server.client.post(path, headers={"Authorization": "Bearer nope"}, **body)  # type: ignore[arg-type]
+            assert_error(bad, 401, "unauthorized")
+            assert_error(server.client.post(path, headers=auth(key), **body), status, code)  # type: ignore[arg-type]
+    assert server.client.get("/api/usage", headers=auth(key)).json()["runsToday"] == 0
+    done = server.client.post(RUN, json=hello(stdin="ran\n"), headers=auth(key))
+    assert done.status_code == 200 and done.json()["output"]["stdout"] == "ran\n"
+    assert done.json()["usage"]["runsToday"] == 1
+
+
+def test_a_request_refused_after_its_quota_check_spends_nothing_and_records_nothing(
+    server: Server,
+) -> None:
+    """The quota is spent in the admitting transaction before the language and inputs are
+    checked: a later refusal rolls it back with the run it would have recorded."""
+    key = create_user(server, "alice")
+    set_plan(server, "free", daily_runs=2, languages=("python",))
+    refusals = [
+        (hello(language="cow"), 422, "unknown_language"),
+        (hello(language="bash"), 403, "forbidden"),
+        (hello(timeLimit=-1), 422, "invalid_limits"),
+        (hello(stdin="x" * 2_000_000), 422, "invalid_input"),
+        (hello(args=["a"] * 65), 422, "invalid_input"),
+        (hello(args=["a\x00"]), 422, "invalid_input"),
+    ]
+    for _ in range(2):  # more refusals than the plan has runs: none of them counts
+        for body, status, code in refusals:
+            assert_error(server.client.post(RUN, json=body, headers=auth(key)), status, code)
+    assert server.client.get("/api/usage", headers=auth(key)).json()["runsToday"] == 0
+    assert server.client.get("/api/runs", headers=auth(key)).json() == []
+    for n in (1, 2):
+        done = server.client.post(RUN, json=hello(stdin=f"run {n}"), headers=auth(key))
+        assert done.status_code == 200 and done.json()["output"]["stdout"] == f"run {n}"
+        assert done.json()["usage"]["runsToday"] == n
+    assert len(server.client.get("/api/runs", headers=auth(key)).json()) == 2
+
+
 def test_guests_can_be_switched_off(start_server: StartServer) -> None:
     server = start_server(guests_enabled=False)
     assert_error(server.client.post(RUN, json=hello()), 401, "unauthorized")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from execbox.service.errors import Unauthorized
-from execbox.store import Plan, User, plans, usage, users
+from execbox.store import Plan, User, runpath, usage
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,17 @@ class Caller:
     """Runs counted against ``subject`` today, read with the plan (one trip to the database)."""
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """Who a request says it comes from, before the database is asked (that happens in the
+    transaction that admits its run, or in :meth:`RunService.identify`)."""
+
+    key: str | None
+    """The API key of ``Authorization: Bearer``; ``None`` for a guest."""
+    address: str
+    guest_id: str
+
+
 def bearer_key(header: str | None) -> str | None:
     """The key of an ``Authorization: Bearer <key>`` header; 401 for any other scheme."""
     if header is None:
@@ -41,35 +52,42 @@ def bearer_key(header: str | None) -> str | None:
     return key
 
 
+def credentials(authorization: str | None, address: str, guest_id: str) -> Credentials:
+    """What a request says about its caller (401 for a malformed header; no database)."""
+    return Credentials(bearer_key(authorization), address, guest_id)
+
+
 def identify(
-    session: Session,
+    connection: Connection,
+    who: Credentials,
     *,
-    authorization: str | None,
-    address: str,
-    guest_id: str,
     guests_enabled: bool,
     day: date,
+    count_runs: bool = True,
 ) -> Caller:
-    key = bearer_key(authorization)
-    if key is None:
+    """The caller behind ``who``: a user by key (401 if none holds it or it is disabled),
+    else a guest (401 when guests are off).  ``count_runs``: read the runs counted today
+    (a run's admission counts them as it spends one instead)."""
+    if who.key is None:
         if not guests_enabled:
             raise Unauthorized("An API key is required: send 'Authorization: Bearer <api key>'.")
-        subject = f"guest:{address}"
+        subject = f"guest:{who.address}"
         return Caller(
             subject=subject,
-            owner=usage.owner_of(subject, guest_id),
-            plan=plans.require(session, "guest"),
-            runs_today=usage.runs_on(session, subject, day),
+            owner=usage.owner_of(subject, who.guest_id),
+            plan=runpath.plan_named(connection, "guest"),
+            runs_today=runpath.runs_on(connection, subject, day) if count_runs else 0,
         )
-    user = users.by_key(session, key)
-    if user is None:
+    found = runpath.user_by_key(connection, who.key)
+    if found is None:
         raise Unauthorized("The API key is not valid.")
+    user, plan = found
     if user.disabled:
         raise Unauthorized("This API key's user is disabled.")
     return Caller(
         subject=user.subject,
         owner=user.subject,
-        plan=plans.require(session, user.plan),
+        plan=plan,
         user=user,
-        runs_today=usage.runs_on(session, user.subject, day),
+        runs_today=runpath.runs_on(connection, user.subject, day) if count_runs else 0,
     )

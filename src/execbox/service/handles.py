@@ -1,30 +1,15 @@
-"""What :class:`execbox.service.runner.RunService` hands back: accepted, queued,
+"""What :class:`execbox.service.runner.RunService` hands back: submitted, queued,
 finished and streaming runs."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
-from execbox.limits import Limits
 from execbox.live import LiveRun
-from execbox.program import SourceFile
 from execbox.results import RunResult
-from execbox.service.schemas import RunRequest, RunResponse
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A request that passed every check, as the run log records it."""
-
-    run_id: str
-    language: str
-    files: list[SourceFile]
-    request: RunRequest
-    api: str
-    api_request: dict[str, Any] | None
-    limits: Limits
+from execbox.service.auth import Caller
+from execbox.service.schemas import RunResponse
 
 
 @dataclass(frozen=True)
@@ -42,6 +27,8 @@ class Submitted:
 
     run_id: str
     done: asyncio.Task[Finished]
+    caller: Caller
+    """Who it runs for, as its admission found them (runs today: before this one)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +37,7 @@ class Queued:
 
     run_id: str
     runs_today: int
+    caller: Caller
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from execbox.service.auth import Caller
+from execbox.service.auth import Caller, Credentials, credentials
 from execbox.service.context import ServiceContext
 from execbox.service.errors import SandboxNotReady, error_response, parse_body
 from execbox.service.guests import guest_id
@@ -46,17 +46,47 @@ def context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(context)]
 
 
+def _address(request: Request) -> str:
+    # a forwarded address is whatever a proxy passed on: bound it before it becomes a key
+    return (request.client.host if request.client else "unknown")[:100]
+
+
 async def caller(
     request: Request,
     ctx: Context,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    # a forwarded address is whatever a proxy passed on: bound it before it becomes a key
-    address = (request.client.host if request.client else "unknown")[:100]
-    return await ctx.runs.identify(authorization, address, guest_id(request))
+    return await ctx.runs.identify(authorization, _address(request), guest_id(request))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def caller_credentials(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Credentials:
+    """The caller as the request names it; the database is asked in the transaction that
+    admits the run (one transaction, not two)."""
+    return credentials(authorization, _address(request), guest_id(request))
+
+
+CredentialsDep = Annotated[Credentials, Depends(caller_credentials)]
+
+
+async def _run_request(request: Request, who: Credentials, ctx: ServiceContext) -> RunRequest:
+    """The body as a run request, once the sandbox is ready; a refusal here (400, 422, 503)
+    comes after the caller is known, so a bad key answers 401 whatever the body says."""
+    try:
+        body = parse_body(RunRequest, await request.body())
+        if not await ctx.readiness.sandbox_ready():
+            raise SandboxNotReady(
+                "The sandbox failed its self-test; no runs until it passes (see /readyz).", 30
+            )
+    except Exception:
+        await ctx.runs.identify_credentials(who)
+        raise
+    return body
 
 
 @router.post(
@@ -71,17 +101,13 @@ CallerDep = Annotated[Caller, Depends(caller)]
         }
     },
 )
-async def run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
+async def run(request: Request, who: CredentialsDep, ctx: Context) -> JSONResponse:
     """Run a program in a fresh sandbox and answer with its result and the caller's usage.
 
     The body is read as JSON whatever its declared content type (``curl -d`` sends
     a form type), so a client gets a 400 for bad JSON rather than a puzzling 422.
     """
-    body = parse_body(RunRequest, await request.body())
-    if not await ctx.readiness.sandbox_ready():
-        raise SandboxNotReady(
-            "The sandbox failed its self-test; no runs until it passes (see /readyz).", 30
-        )
+    body = await _run_request(request, who, ctx)
     result = await ctx.runs.run(who, body)
     return JSONResponse(result.model_dump(mode="json", by_alias=True))
 
@@ -99,16 +125,12 @@ async def run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
         }
     },
 )
-async def submit_run(request: Request, who: CallerDep, ctx: Context) -> JSONResponse:
+async def submit_run(request: Request, who: CredentialsDep, ctx: Context) -> JSONResponse:
     """Accept a run (the body of ``POST /api/editor/run``, with the same checks) and answer
     202 at once; ``GET /api/runs/{runId}`` shows it ``queued``, ``running``, then final."""
-    body = parse_body(RunRequest, await request.body())
-    if not await ctx.readiness.sandbox_ready():
-        raise SandboxNotReady(
-            "The sandbox failed its self-test; no runs until it passes (see /readyz).", 30
-        )
+    body = await _run_request(request, who, ctx)
     queued = await ctx.runs.submit_async(who, body)
-    answer = Queued(run_id=queued.run_id, usage=Usage.of(who.plan, queued.runs_today))
+    answer = Queued(run_id=queued.run_id, usage=Usage.of(queued.caller.plan, queued.runs_today))
     return JSONResponse(answer.model_dump(mode="json", by_alias=True), status_code=202)
 
 

@@ -1,12 +1,15 @@
 """One run request, from validation to the stored result.
 
-The checks run in the contract's order: code size (every file of a multi-file
-program counted) against the plan (413), the day's quota (429; a plan of 0
-daily runs allows no runs at all: 403), the language (422), the plan allows it
-(403), then
-limits and inputs (422).  Only then is the run recorded and its quota spent,
-in one transaction, so a refused request never counts.  The run then goes to
-the dispatcher; its result is stored whatever happens to the HTTP client.
+A run costs two database transactions, each one thread hop.  The first admits
+it: the caller looked up (when the route passes only its credentials), then the
+checks in the contract's order: code size (every file of a multi-file program
+counted) against the plan (413), the day's quota (429; a plan of 0 daily runs
+allows no runs at all: 403), the language (422), the plan allows it (403), then
+limits and inputs (422) and capacity (503); the quota is spent at its check and
+the run recorded ``queued`` at the end.  Any refusal rolls the transaction back,
+so a refused request never counts and leaves no run.  The run then goes to the
+dispatcher; the second transaction stores its result (whatever happens to the
+HTTP client) and reads the caller's runs today.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
+from sqlalchemy import Connection
 
 from execbox.dispatch import Dispatcher, JobOutcome, LiveDispatcher, QueueingDispatcher, RunJob
 from execbox.errors import InvalidInput, NoCapacity
@@ -27,19 +31,19 @@ from execbox.languages import LanguageRegistry
 from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
 from execbox.live import LiveRun, OutputSink
 from execbox.program import layout, total_bytes
-from execbox.service.auth import Caller, identify
+from execbox.service.auth import Caller, Credentials, credentials, identify
 from execbox.service.errors import CodeTooLarge, PlanForbidden, QuotaExceeded, RunNotFound
-from execbox.service.handles import Accepted, Finished, LiveHandle, Queued, Submitted
+from execbox.service.handles import Finished, LiveHandle, Queued, Submitted
 from execbox.service.inputs import check_text, program_of
 from execbox.service.metrics import Metrics
 from execbox.service.schemas import RunDetail, RunRequest, RunResponse, RunSummary, RunView, Usage
 from execbox.settings import Settings
-from execbox.store import Clock, Database, runs, usage
+from execbox.store import Clock, Database, runpath, runs, usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["Accepted", "Finished", "LiveHandle", "Queued", "RunService", "Submitted"]
+__all__ = ["Finished", "LiveHandle", "Queued", "RunService", "Submitted"]
 
 
 class RunService:
@@ -69,17 +73,17 @@ class RunService:
         return await anyio.to_thread.run_sync(work)
 
     async def identify(self, authorization: str | None, address: str, guest_id: str) -> Caller:
+        """The caller, in a transaction of its own (the routes that start no run, and the
+        front doors that need the plan before they build the run request)."""
+        return await self.identify_credentials(credentials(authorization, address, guest_id))
+
+    async def identify_credentials(self, who: Credentials) -> Caller:
         day = usage.day_of(self.clock())
 
         def work() -> Caller:
-            with self.db.transaction() as session:
+            with self.db.connection() as connection:
                 return identify(
-                    session,
-                    authorization=authorization,
-                    address=address,
-                    guest_id=guest_id,
-                    guests_enabled=self.settings.guests_enabled,
-                    day=day,
+                    connection, who, guests_enabled=self.settings.guests_enabled, day=day
                 )
 
         return await self._db(work)
@@ -89,7 +93,7 @@ class RunService:
 
     async def run(
         self,
-        caller: Caller,
+        who: Caller | Credentials,
         request: RunRequest,
         *,
         api: str = "execbox",
@@ -97,15 +101,16 @@ class RunService:
     ) -> RunResponse:
         """Check, record and run ``request``; answers when the run is final.
 
-        ``api`` names the front door (recorded with the run); ``api_request`` is whatever
-        that front door needs kept to show the run later.
+        ``who``: the caller, or a request's credentials, then looked up in the transaction
+        that admits the run.  ``api`` names the front door (recorded with the run);
+        ``api_request`` is whatever that front door needs kept to show the run later.
         """
-        submitted = await self.submit(caller, request, api=api, api_request=api_request)
+        submitted = await self.submit(who, request, api=api, api_request=api_request)
         # shield: the run finishes and is stored even if the client hangs up
         finished = await asyncio.shield(submitted.done)
         return RunResponse(
             **RunView.of(finished.run_id, finished.result).model_dump(),
-            usage=Usage.of(caller.plan, finished.runs_today),
+            usage=Usage.of(submitted.caller.plan, finished.runs_today),
         )
 
     async def start_live(
@@ -156,7 +161,7 @@ class RunService:
 
     async def submit_async(
         self,
-        caller: Caller,
+        who: Caller | Credentials,
         request: RunRequest,
         *,
         api: str = "execbox",
@@ -166,19 +171,19 @@ class RunService:
         accepted.  Scaled out, nothing in this process waits for it: a worker stores its
         result.  Embedded, it runs here in the background, as :meth:`submit` does."""
         if not isinstance(self.dispatcher, QueueingDispatcher):
-            submitted = await self.submit(caller, request, api=api, api_request=api_request)
-            return Queued(submitted.run_id, caller.runs_today + 1)
-        job = await self._admit(caller, request, api=api, api_request=api_request)
+            submitted = await self.submit(who, request, api=api, api_request=api_request)
+            return Queued(submitted.run_id, submitted.caller.runs_today + 1, submitted.caller)
+        caller, job = await self._admit(who, request, api=api, api_request=api_request)
         try:
             await self.dispatcher.enqueue(job)
         except NoCapacity:
             await self._db(lambda: self._withdraw(job.run_id))
             raise
-        return Queued(job.run_id, caller.runs_today + 1)
+        return Queued(job.run_id, caller.runs_today + 1, caller)
 
     async def submit(
         self,
-        caller: Caller,
+        who: Caller | Credentials,
         request: RunRequest,
         *,
         api: str = "execbox",
@@ -189,24 +194,60 @@ class RunService:
         """Check and record ``request`` and start it; answers as soon as it is accepted
         (the run goes on, and is stored, whatever happens to the caller).  With ``live``
         the run streams to it; ``interactive`` gives it the interactive wall-clock limit."""
-        job = await self._admit(
-            caller, request, api=api, api_request=api_request, interactive=interactive
+        caller, job = await self._admit(
+            who, request, api=api, api_request=api_request, interactive=interactive
         )
         task = asyncio.create_task(self._execute(caller, job, live))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return Submitted(job.run_id, task)
+        return Submitted(job.run_id, task, caller)
 
     async def _admit(
         self,
-        caller: Caller,
+        who: Caller | Credentials,
         request: RunRequest,
         *,
         api: str,
         api_request: dict[str, Any] | None,
         interactive: bool = False,
-    ) -> RunJob:
-        """Every check in the contract's order, then the run recorded and its quota spent."""
+    ) -> tuple[Caller, RunJob]:
+        """The caller (if only its credentials are known), every check in the contract's
+        order, the quota spent and the run recorded: one transaction, one thread hop."""
+        now = self.clock()
+        run_id = uuid.uuid4().hex
+
+        def work() -> tuple[Caller, RunJob]:
+            with self.db.connection() as connection:
+                return self._accept(
+                    connection, who, request, now, run_id, api, api_request, interactive
+                )
+
+        return await self._db(work)
+
+    def _accept(
+        self,
+        connection: Connection,
+        who: Caller | Credentials,
+        request: RunRequest,
+        now: datetime,
+        run_id: str,
+        api: str,
+        api_request: dict[str, Any] | None,
+        interactive: bool,
+    ) -> tuple[Caller, RunJob]:
+        """Inside the admitting transaction: any refusal raises, which rolls back the quota
+        spent, so a refused request spends nothing and records nothing."""
+        day = usage.day_of(now)
+        if isinstance(who, Caller):
+            caller = who
+        else:
+            caller = identify(
+                connection,
+                who,
+                guests_enabled=self.settings.guests_enabled,
+                day=day,
+                count_runs=False,
+            )
         plan = caller.plan
         files = program_of(request)
         size = total_bytes(files)
@@ -217,11 +258,12 @@ class RunService:
                 f"{plan.max_code_bytes} bytes.",
                 field="code" if request.files is None else "files",
             )
-        now = self.clock()
         if plan.daily_runs == 0:
             raise PlanForbidden(f"The {plan.name} plan allows no runs.")
-        if caller.runs_today >= plan.daily_runs:
+        counted = runpath.spend(connection, caller.subject, day, plan.daily_runs)
+        if counted is None:
             raise self._quota_exceeded(caller, now)
+        caller = replace(caller, runs_today=counted - 1)
         language = self.registry.get(request.language)
         if not plan.allows(language.id):
             raise PlanForbidden(
@@ -244,12 +286,25 @@ class RunService:
             limits = replace(
                 limits, time_s=max(limits.time_s, self.settings.interactive_time_limit_s)
             )
-
-        run_id = uuid.uuid4().hex
-        accepted = Accepted(run_id, language.id, files, request, api, api_request, limits)
-        if not await self._db(lambda: self._accept(caller, accepted, now)):
-            raise self._quota_exceeded(caller, now)
-        return RunJob(
+        runpath.record_queued(
+            connection,
+            run_id=run_id,
+            subject=caller.owner,
+            user_id=caller.user.id if caller.user else None,
+            plan=plan.name,
+            language=language.id,
+            code=files[0].content.decode(),
+            files=[{"name": f.name, "content": f.content.decode()} for f in files]
+            if request.files is not None
+            else None,
+            stdin=request.stdin,
+            args=request.args,
+            api=api,
+            api_request=api_request,
+            limits=asdict(limits),
+            now=now,
+        )
+        job = RunJob(
             run_id,
             language.id,
             files[0].content.decode(),
@@ -258,6 +313,7 @@ class RunService:
             limits,
             files=tuple(files) if request.files is not None else (),
         )
+        return caller, job
 
     def _quota_exceeded(self, caller: Caller, now: datetime) -> QuotaExceeded:
         return QuotaExceeded(
@@ -281,32 +337,6 @@ class RunService:
                     f"Each arg may be at most {self.settings.max_arg_bytes} bytes.", field="args"
                 )
 
-    def _accept(self, caller: Caller, accepted: Accepted, now: datetime) -> bool:
-        request = accepted.request
-        with self.db.transaction() as session:
-            day = usage.day_of(now)
-            if not usage.try_spend(session, caller.subject, day, caller.plan.daily_runs):
-                return False
-            runs.record_queued(
-                session,
-                run_id=accepted.run_id,
-                subject=caller.owner,
-                user_id=caller.user.id if caller.user else None,
-                plan=caller.plan.name,
-                language=accepted.language,
-                code=accepted.files[0].content.decode(),
-                files=[{"name": f.name, "content": f.content.decode()} for f in accepted.files]
-                if request.files is not None
-                else None,
-                stdin=request.stdin,
-                args=request.args,
-                api=accepted.api,
-                api_request=accepted.api_request,
-                limits=asdict(accepted.limits),
-                now=now,
-            )
-            return True
-
     async def _execute(self, caller: Caller, job: RunJob, live: LiveRun | None) -> Finished:
         try:
             if live is not None:
@@ -329,14 +359,17 @@ class RunService:
             runs.withdraw(session, run_id)
 
     def _runs_today(self, caller: Caller) -> int:
-        with self.db.transaction() as session:
-            return usage.runs_on(session, caller.subject, usage.day_of(self.clock()))
+        with self.db.connection() as connection:
+            return runpath.runs_on(connection, caller.subject, usage.day_of(self.clock()))
 
     def _finish(self, caller: Caller, run_id: str, outcome: JobOutcome) -> int:
+        """The result stored and the caller's runs today read: one transaction."""
         now = self.clock()
-        with self.db.transaction() as session:
-            runs.finish(session, run_id, outcome.result, now, queue_wait_s=outcome.queue_wait_s)
-            return usage.runs_on(session, caller.subject, usage.day_of(now))
+        with self.db.connection() as connection:
+            runpath.finish(
+                connection, run_id, outcome.result, now, queue_wait_s=outcome.queue_wait_s
+            )
+            return runpath.runs_on(connection, caller.subject, usage.day_of(now))
 
     async def recent(self, caller: Caller, limit: int) -> list[RunSummary]:
         def work() -> list[RunSummary]:

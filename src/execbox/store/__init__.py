@@ -2,7 +2,9 @@
 
 Each module holds the queries of one table and takes an open ``Session``;
 callers group them in ``Database.transaction()`` so that what must happen
-together (record a run and spend its quota) commits together.
+together (record a run and spend its quota) commits together.  The statements
+every run request makes are in :mod:`execbox.store.runpath`, as Core on a
+``Database.connection()`` (the ORM costs more than they do).
 """
 
 from execbox.store.db import Clock, Database, utcnow
