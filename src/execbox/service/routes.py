@@ -38,7 +38,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def context(request: Request) -> ServiceContext:
+async def context(request: Request) -> ServiceContext:
+    # async: FastAPI runs a plain function dependency in a worker thread (a hop per request)
     ctx: ServiceContext = request.app.state.execbox
     return ctx
 
@@ -62,7 +63,7 @@ async def caller(
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def caller_credentials(
+async def caller_credentials(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Credentials:

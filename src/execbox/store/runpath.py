@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Integer, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,6 +32,47 @@ _USERS = cast(Table, UserRow.__table__)
 _RUNS = cast(Table, RunRow.__table__)
 _USAGE = cast(Table, UsageRow.__table__)
 
+# Built once: a statement made per call costs more to build than to run.
+_INSERT_RUN = _RUNS.insert()
+_FINISHING = (
+    select(
+        _RUNS.c.status,
+        _RUNS.c.created_at,
+        _RUNS.c.started_at,
+        _RUNS.c.charged,
+        _RUNS.c.subject,
+        _RUNS.c.usage_day,
+    )
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .with_for_update()
+)
+_FINISHED_COLUMNS = (
+    "status",
+    "result",
+    "stdout",
+    "stderr",
+    "compile_output",
+    "finished_at",
+    "started_at",
+    "charged",
+)
+_FINISH = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .values(
+        {name: bindparam(f"new_{name}", type_=_RUNS.c[name].type) for name in _FINISHED_COLUMNS}
+    )
+)
+_REFUND = (
+    update(_USAGE)
+    .where(
+        _USAGE.c.subject == bindparam("counted"),
+        _USAGE.c.day == bindparam("usage_day"),
+        _USAGE.c.runs > 0,
+    )
+    .values(runs=_USAGE.c.runs - 1)
+)
+
 _PLAN_COLUMNS = (
     _PLANS.c.name,
     _PLANS.c.daily_runs,
@@ -40,6 +81,38 @@ _PLAN_COLUMNS = (
     _PLANS.c.memory_limit_mb,
     _PLANS.c.languages,
 )
+_PLAN_NAMED = select(*_PLAN_COLUMNS).where(_PLANS.c.name == bindparam("plan_name"))
+_USER_BY_KEY = (
+    select(
+        _USERS.c.id,
+        _USERS.c.name,
+        _USERS.c.plan,
+        _USERS.c.disabled,
+        _USERS.c.created_at,
+        *_PLAN_COLUMNS,
+    )
+    .select_from(_USERS.outerjoin(_PLANS, _PLANS.c.name == _USERS.c.plan))
+    .where(_USERS.c.key_hash == bindparam("key_hash"))
+)
+_RUNS_ON = select(_USAGE.c.runs).where(
+    _USAGE.c.subject == bindparam("counted"), _USAGE.c.day == bindparam("usage_day")
+)
+
+
+def _spend_statement(insert: Any) -> Any:
+    return (
+        insert(_USAGE)
+        .on_conflict_do_update(
+            index_elements=[_USAGE.c.subject, _USAGE.c.day],
+            set_={"runs": _USAGE.c.runs + 1},
+            where=_USAGE.c.runs < bindparam("limit", type_=Integer),
+        )
+        .returning(_USAGE.c.runs)
+    )
+
+
+_SPEND_PG = _spend_statement(pg_insert)
+_SPEND_SQLITE = _spend_statement(sqlite_insert)
 
 
 def _plan(row: Sequence[Any], offset: int = 0) -> Plan:
@@ -58,7 +131,7 @@ def _plan(row: Sequence[Any], offset: int = 0) -> Plan:
 
 def plan_named(connection: Connection, name: str) -> Plan:
     """The plan ``name``; :class:`ConfigError` if there is none (as ``plans.require``)."""
-    row = connection.execute(select(*_PLAN_COLUMNS).where(_PLANS.c.name == name)).first()
+    row = connection.execute(_PLAN_NAMED, {"plan_name": name}).first()
     if row is None:
         raise ConfigError(f"no plan named {name!r}; `execbox plans list` shows them")
     return _plan(row)
@@ -67,18 +140,7 @@ def plan_named(connection: Connection, name: str) -> Plan:
 def user_by_key(connection: Connection, key: str) -> tuple[User, Plan] | None:
     """The user holding API key ``key`` and their plan, in one statement; ``None`` if no
     user holds it."""
-    row = connection.execute(
-        select(
-            _USERS.c.id,
-            _USERS.c.name,
-            _USERS.c.plan,
-            _USERS.c.disabled,
-            _USERS.c.created_at,
-            *_PLAN_COLUMNS,
-        )
-        .select_from(_USERS.outerjoin(_PLANS, _PLANS.c.name == _USERS.c.plan))
-        .where(_USERS.c.key_hash == hash_key(key))
-    ).first()
+    row = connection.execute(_USER_BY_KEY, {"key_hash": hash_key(key)}).first()
     if row is None:
         return None
     user = User(row[0], row[1], row[2], bool(row[3]), row[4])
@@ -88,9 +150,7 @@ def user_by_key(connection: Connection, key: str) -> tuple[User, Plan] | None:
 
 
 def runs_on(connection: Connection, subject: str, day: date) -> int:
-    count = connection.execute(
-        select(_USAGE.c.runs).where(_USAGE.c.subject == subject, _USAGE.c.day == day)
-    ).scalar()
+    count = connection.execute(_RUNS_ON, {"counted": subject, "usage_day": day}).scalar()
     return int(count or 0)
 
 
@@ -100,18 +160,10 @@ def spend(connection: Connection, subject: str, day: date, limit: int) -> int | 
     The database serializes racers on the row, so the last run goes to one of them."""
     if limit <= 0:
         return None
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(_USAGE)
-        .values(subject=subject, day=day, runs=1)
-        .on_conflict_do_update(
-            index_elements=[_USAGE.c.subject, _USAGE.c.day],
-            set_={"runs": _USAGE.c.runs + 1},
-            where=_USAGE.c.runs < limit,
-        )
-        .returning(_USAGE.c.runs)
-    )
-    count = connection.execute(statement).scalar()
+    statement = _SPEND_PG if connection.dialect.name == "postgresql" else _SPEND_SQLITE
+    count = connection.execute(
+        statement, {"subject": subject, "day": day, "runs": 1, "limit": limit}
+    ).scalar()
     return int(count) if count is not None else None
 
 
@@ -134,25 +186,26 @@ def record_queued(
 ) -> None:
     """The accepted run in the log, ``queued`` and charged (as ``runs.record_queued``)."""
     connection.execute(
-        _RUNS.insert().values(
-            id=run_id,
-            subject=subject,
-            user_id=user_id,
-            plan=plan,
-            language=language,
-            code=code,
-            files=files,
-            stdin=stdin,
-            args=list(args),
-            api=api,
-            api_request=api_request,
-            status=QUEUED,
-            limits=limits,
-            usage_day=usage.day_of(now),
-            charged=True,
-            attempts=0,
-            created_at=now,
-        )
+        _INSERT_RUN,
+        {
+            "id": run_id,
+            "subject": subject,
+            "user_id": user_id,
+            "plan": plan,
+            "language": language,
+            "code": code,
+            "files": files,
+            "stdin": stdin,
+            "args": list(args),
+            "api": api,
+            "api_request": api_request,
+            "status": QUEUED,
+            "limits": limits,
+            "usage_day": usage.day_of(now),
+            "charged": True,
+            "attempts": 0,
+            "created_at": now,
+        },
     )
 
 
@@ -166,43 +219,28 @@ def finish(
 ) -> bool:
     """Store a run's final result (as ``runs.finish``): an ``internal_error`` gives its run
     back; the first final result wins (``False``, nothing written, if it is final already)."""
-    row = connection.execute(
-        select(
-            _RUNS.c.status,
-            _RUNS.c.created_at,
-            _RUNS.c.started_at,
-            _RUNS.c.charged,
-            _RUNS.c.subject,
-            _RUNS.c.usage_day,
-        )
-        .where(_RUNS.c.id == run_id)
-        .with_for_update()
-    ).first()
+    row = connection.execute(_FINISHING, {"run_id": run_id}).first()
     if row is None or row.status not in UNFINISHED:
         return False
     raw = result.output_bytes()
-    values: dict[str, Any] = {
+    new: dict[str, Any] = {
         "status": result.status.value,
         "result": result.model_dump(mode="json", exclude=set(OUTPUT_FIELDS)),
         "stdout": raw.stdout,
         "stderr": raw.stderr,
         "compile_output": raw.compile_output,
         "finished_at": now,
+        "started_at": row.started_at,
+        "charged": row.charged,
     }
     if row.started_at is None and queue_wait_s is not None:
-        values["started_at"] = row.created_at + timedelta(seconds=max(0.0, queue_wait_s))
+        new["started_at"] = row.created_at + timedelta(seconds=max(0.0, queue_wait_s))
     refund = result.status is Status.INTERNAL_ERROR and row.charged
     if refund:
-        values["charged"] = False
-    connection.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(**values))
+        new["charged"] = False
+    connection.execute(_FINISH, {"run_id": run_id, **{f"new_{k}": v for k, v in new.items()}})
     if refund:
         connection.execute(
-            update(_USAGE)
-            .where(
-                _USAGE.c.subject == usage.counted_subject(row.subject),
-                _USAGE.c.day == row.usage_day,
-                _USAGE.c.runs > 0,
-            )
-            .values(runs=_USAGE.c.runs - 1)
+            _REFUND, {"counted": usage.counted_subject(row.subject), "usage_day": row.usage_day}
         )
     return True
