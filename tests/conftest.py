@@ -105,12 +105,15 @@ def make_runner(engine: Engine) -> Runner:
         args: tuple[str, ...] | list[str] = (),
         time_limit: float | None = None,
         memory_limit: int | None = None,
+        file_size_kb: int | None = None,
     ) -> RunResult:
         lang = engine.registry.get(language)
         limits = resolve_limits(
             engine.settings,
             language=lang.limits,
-            request=LimitOverrides(time_limit_s=time_limit, memory_limit_mb=memory_limit),
+            request=LimitOverrides(
+                time_limit_s=time_limit, memory_limit_mb=memory_limit, file_size_kb=file_size_kb
+            ),
         )
         return engine.run(lang, code, limits=limits, stdin=stdin, args=args)
 

@@ -32,6 +32,10 @@ class Limits:
     tmp_bytes: int
     workdir_bytes: int
     open_files: int
+    file_bytes: int = 0
+    """The largest file the program may write (RLIMIT_FSIZE; a write past it gets SIGXFSZ);
+    0: no cap of its own, the run directory's and /tmp's size bound it (see
+    :func:`execbox.sandbox.policy.file_size_rlimit`)."""
 
     @property
     def memory_mb(self) -> int:
@@ -46,6 +50,7 @@ class LimitOverrides(BaseModel):
     time_limit_s: float | None = None
     memory_limit_mb: int | None = None
     pids_limit: int | None = None
+    file_size_kb: int | None = None
 
 
 class PlanCaps(BaseModel):
@@ -94,6 +99,11 @@ def resolve_limits(
     if request.pids_limit is not None:
         _check("pidsLimit", request.pids_limit, pids, "processes")
         pids = request.pids_limit
+    file_bytes = 0
+    if request.file_size_kb is not None:
+        ceiling_kb = file_size_ceiling_kb(settings)
+        _check("fileSizeLimit", request.file_size_kb, ceiling_kb, "KB")
+        file_bytes = int(request.file_size_kb) * 1024
 
     return Limits(
         time_s=float(time_s),
@@ -105,7 +115,14 @@ def resolve_limits(
         tmp_bytes=settings.tmp_size_mb * MIB,
         workdir_bytes=settings.workdir_size_mb * MIB,
         open_files=settings.open_files_limit,
+        file_bytes=file_bytes,
     )
+
+
+def file_size_ceiling_kb(settings: Settings) -> int:
+    """The largest file size limit a request may ask for: a file cannot outgrow the run
+    directory anyway."""
+    return settings.workdir_size_mb * 1024
 
 
 def compile_limits(settings: Settings, language: LimitOverrides | None = None) -> Limits:

@@ -105,6 +105,20 @@ def test_memory_limit_can_be_lowered_by_the_request(run: Runner) -> None:
     assert lowered.memory_used <= 32 * 1024 * 1024
 
 
+def test_a_file_size_limit_ends_a_write_past_it(run: Runner) -> None:
+    """RLIMIT_FSIZE from the request: ``head`` dies of SIGXFSZ (bash: 128+25) with the file
+    cut at the limit; a file under it is written whole."""
+    code = (
+        "head -c 10000 /dev/zero > small; echo small $(wc -c < small)\n"
+        "head -c 200000 /dev/zero > big; echo rc=$?; echo big $(wc -c < big)\n"
+    )
+    result = run("bash", code, file_size_kb=64)
+    assert result.status is Status.OK, result
+    assert result.stdout == "small 10000\nrc=153\nbig 65536\n"
+    unlimited = run("bash", code)
+    assert unlimited.stdout == "small 10000\nrc=0\nbig 200000\n"
+
+
 def test_busy_loop_times_out_with_half_a_cpu(run: Runner) -> None:
     result = run("c", "int main(void) { for (;;); }\n", time_limit=2)
     assert result.status is Status.TIMEOUT

@@ -151,8 +151,9 @@ def test_missing_or_invalid_fields_are_a_422_naming_the_field(
     assert error.get("field") == field and field in error["message"]
 
 
-# (value, code for timeLimit, code for memoryLimit): a value of the wrong type is an
-# invalid_request (memoryLimit is whole megabytes), a number out of range invalid_limits.
+# (value, code for timeLimit, code for memoryLimit and fileSizeLimit): a value of the wrong
+# type is an invalid_request (memoryLimit is whole megabytes, fileSizeLimit whole KB), a
+# number out of range invalid_limits.
 BAD_LIMITS = [
     (-1, "invalid_limits", "invalid_limits"),
     (0, "invalid_limits", "invalid_limits"),
@@ -163,7 +164,7 @@ BAD_LIMITS = [
 ]
 
 
-@pytest.mark.parametrize("field", ["timeLimit", "memoryLimit"])
+@pytest.mark.parametrize("field", ["timeLimit", "memoryLimit", "fileSizeLimit"])
 @pytest.mark.parametrize(("value", "time_code", "memory_code"), BAD_LIMITS)
 def test_bad_limits_are_a_422_naming_the_field(
     server: Server, field: str, value: object, time_code: str, memory_code: str
@@ -173,7 +174,7 @@ def test_bad_limits_are_a_422_naming_the_field(
     assert error.get("field") == field and field in error["message"]
 
 
-@pytest.mark.parametrize("field", ["timeLimit", "memoryLimit"])
+@pytest.mark.parametrize("field", ["timeLimit", "memoryLimit", "fileSizeLimit"])
 def test_a_null_limit_means_not_given(server: Server, field: str) -> None:
     response = server.client.post(RUN, json=hello(**{field: None}))
     assert response.status_code == 200 and response.json()["status"] == "ok"

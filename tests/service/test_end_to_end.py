@@ -33,6 +33,31 @@ def test_hello_world_runs_in_the_real_sandbox(start_server: StartServer) -> None
     assert server.client.get("/readyz").json()["status"] == "ready"
 
 
+FILE_WRITER = """import errno, os
+with open("small", "wb") as f:
+    f.write(b"x" * 10_000)
+print("small", os.path.getsize("small"))
+try:
+    with open("big", "wb") as f:
+        f.write(b"x" * 200_000)
+except OSError as exc:
+    print("refused", exc.errno == errno.EFBIG)
+print("big", os.path.getsize("big"))
+"""
+
+
+def test_a_file_size_limit_stops_a_file_at_its_size(start_server: StartServer) -> None:
+    """``fileSizeLimit`` (KB): writing past it fails (Python ignores SIGXFSZ: EFBIG), the
+    file stops at the limit, and files under it are written whole."""
+    server = start_server(backend="real")
+    response = server.client.post(
+        RUN, json={"language": "python", "code": FILE_WRITER, "fileSizeLimit": 64}
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "ok", body
+    assert body["output"]["stdout"] == "small 10000\nrefused True\nbig 65536\n"
+
+
 def test_24_concurrent_runs_each_get_their_own_output(start_server: StartServer) -> None:
     server = start_server(backend="real", workers=4, queue_limit=64)
     key = create_user(server, "load", plan="pro")

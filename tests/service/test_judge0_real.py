@@ -59,6 +59,49 @@ def test_every_status_a_program_can_cause(real: Server) -> None:
         assert body["message"], body
 
 
+WRITES_200_KB = r"""
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    static char block[1024];
+    memset(block, 'x', sizeof block);
+    puts("writing");
+    fflush(stdout);
+    FILE *f = fopen("big", "w");
+    for (int i = 0; i < 200; i++) { fwrite(block, 1, sizeof block, f); fflush(f); }
+    fclose(f);
+    puts("done");
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize(("max_file_size", "status"), [(64, 8), (1024, 3)])
+def test_max_file_size_ends_a_program_writing_past_it(
+    real: Server, max_file_size: int, status: int
+) -> None:
+    """Judge0's file-size limit (KB) is applied: a 200 KB file is SIGXFSZ past 64 KB (8),
+    and the same program under 1024 KB finishes (3)."""
+    response = real.client.post(
+        f"{J}/submissions",
+        params={"wait": "true", "fields": "status,stdout,exit_signal,max_file_size"},
+        json={
+            "source_code": WRITES_200_KB,
+            "language_id": 50,
+            "max_file_size": max_file_size,
+            "expected_output": "writing\ndone\n",
+        },
+    )
+    body = response.json()
+    assert response.status_code == 201, body
+    assert body["status"]["id"] == status, body
+    assert body["max_file_size"] == max_file_size
+    if status == 8:
+        assert body["stdout"] == "writing\n" and body["exit_signal"] == 25  # SIGXFSZ
+    else:
+        assert body["stdout"] == "writing\ndone\n"
+
+
 def test_invalid_utf8_output_is_exact_in_base64_and_an_error_without_it(real: Server) -> None:
     source = "import sys\nsys.stdout.buffer.write(b'\\xff\\xfeok\\n')\n"
     token = real.client.post(

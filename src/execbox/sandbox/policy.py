@@ -276,6 +276,12 @@ def cpu_rlimit(limits: Limits) -> tuple[int, int]:
     return soft, soft + 1
 
 
+def file_size_rlimit(limits: Limits) -> int:
+    """RLIMIT_FSIZE in bytes: the step's own file size limit, else twice the larger of the
+    run directory and /tmp (so a full disk, ENOSPC, comes first)."""
+    return limits.file_bytes or 2 * max(limits.workdir_bytes, limits.tmp_bytes)
+
+
 def pids_max(limits: Limits) -> int:
     """The step's process count limit: the program's ``pids`` plus the sandbox's init."""
     return limits.pids + 1

@@ -274,7 +274,9 @@ class RunService:
             language=language.limits,
             plan=PlanCaps(time_limit_s=plan.time_limit_s, memory_limit_mb=plan.memory_limit_mb),
             request=LimitOverrides.model_construct(
-                time_limit_s=request.time_limit, memory_limit_mb=request.memory_limit
+                time_limit_s=request.time_limit,
+                memory_limit_mb=request.memory_limit,
+                file_size_kb=request.file_size_limit,
             ),
         )
         if request.files is not None:

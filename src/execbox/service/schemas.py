@@ -40,6 +40,9 @@ class RunRequest(_Wire):
     args: list[StrictStr] = []
     time_limit: StrictFloat | StrictInt | None = Field(None, description="seconds; may only lower")
     memory_limit: StrictInt | None = Field(None, description="MB; may only lower")
+    file_size_limit: StrictInt | None = Field(
+        None, description="KB: the largest file the program may write (SIGXFSZ past it)"
+    )
 
 
 class Usage(_Wire):

@@ -70,7 +70,7 @@ from execbox.sandbox.docker.workspace import (
     init_binary,
     remove_stale_run_dirs,
 )
-from execbox.sandbox.policy import cpu_rlimit, pids_max
+from execbox.sandbox.policy import cpu_rlimit, file_size_rlimit, pids_max
 from execbox.sandbox.uids import UidPool
 from execbox.settings import Settings
 
@@ -207,6 +207,7 @@ class DockerBackend:
                 Ulimit(name="core", soft=0, hard=0),
                 Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
                 Ulimit(name="cpu", soft=cpu_soft, hard=cpu_hard),
+                Ulimit(name="fsize", soft=file_size_rlimit(limits), hard=file_size_rlimit(limits)),
             ],
             runtime=self.settings.docker_runtime,
         )

@@ -57,7 +57,7 @@ from execbox.sandbox.native.pool import WarmPool
 from execbox.sandbox.native.started import Started
 from execbox.sandbox.native.supervise import close_quiet, supervise
 from execbox.sandbox.native.teardown import Teardowns
-from execbox.sandbox.policy import cpu_rlimit
+from execbox.sandbox.policy import cpu_rlimit, file_size_rlimit
 from execbox.sandbox.rundir import RunDir
 from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
@@ -346,7 +346,7 @@ class NativeBackend:
         limits = step.limits
         spec = [
             str(cpu_rlimit(limits)[0]),
-            str(2 * max(limits.workdir_bytes, limits.tmp_bytes)),  # ENOSPC comes first
+            str(file_size_rlimit(limits)),
             str(self.settings.open_files_limit),
             *argv,
         ]

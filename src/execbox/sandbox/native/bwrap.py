@@ -46,11 +46,14 @@ class Key:
     mounts: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     limits: Limits
-    """The step's limits but those given at the start (time, CPU time, output, files)."""
+    """The step's limits but those given at the start (time, CPU time, output, open files,
+    file size)."""
 
     @classmethod
     def of(cls, step: StepSpec) -> Key:
-        fixed = replace(step.limits, time_s=0, cpu_time_s=0, output_bytes=0, open_files=0)
+        fixed = replace(
+            step.limits, time_s=0, cpu_time_s=0, output_bytes=0, open_files=0, file_bytes=0
+        )
         return cls(step.kind, step.mounts, tuple(sorted(step.env.items())), fixed)
 
 

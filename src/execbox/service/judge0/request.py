@@ -131,6 +131,8 @@ class Translated:
     stored: Stored
     callback_url: str | None
     had_additional_files: bool = False
+    file_size_kb: int | None = None
+    """``max_file_size``: the largest file the program may write."""
     errors: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -233,7 +235,7 @@ def translate(
         errors.setdefault("memory_limit", []).append(f"must be greater than or equal to {8 * 1024}")
     _limit(body, "stack_limit", ceilings.memory_kb, errors)
     _limit(body, "max_processes_and_or_threads", ceilings.processes, errors)
-    _limit(body, "max_file_size", ceilings.file_size_kb, errors)
+    file_size_kb = _limit(body, "max_file_size", ceilings.file_size_kb, errors)
     _limit(body, "number_of_runs", 1, errors)
     for name in (
         "enable_per_process_and_thread_time_limit",
@@ -301,6 +303,7 @@ def translate(
         args=args,
         time_limit=min(times) if times else None,
         memory_limit=math.ceil(memory_kb / 1024) if memory_kb is not None else None,
+        file_size_kb=math.ceil(file_size_kb) if file_size_kb is not None else None,
         stored=Stored(
             language_id=language_id,
             expected_output_b64=b64encode(expected).decode() if expected is not None else None,

@@ -139,6 +139,7 @@ def _run_request(translated: Translated) -> RunRequest:
         args=translated.args,
         time_limit=translated.time_limit,
         memory_limit=translated.memory_limit,
+        file_size_limit=translated.file_size_kb,
     )
 
 
