@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from execbox.results import RunResult, Status
-from execbox.store import Database, runs, usage
+from execbox.store import Database, runpath, runs, usage
 from execbox.store.models import RunRow
 from execbox.store.retention import Retention, prune
 
@@ -18,8 +18,8 @@ NOW = datetime(2030, 5, 17, 12, 0, 0)
 def add_run(db: Database, run_id: str, created: datetime, *, finished: bool = True) -> None:
     with db.transaction() as session:
         assert usage.try_spend(session, "user:1", created.date(), 1000)
-        runs.record_queued(
-            session,
+        runpath.record_queued(
+            session.connection(),
             run_id=run_id,
             subject="user:1",
             user_id=None,

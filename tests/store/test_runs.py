@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import LargeBinary, text
 
 from execbox.results import RawOutput, RunResult, Status
-from execbox.store import Database, runs
+from execbox.store import Database, runpath, runs
 from execbox.store.models import RunRow
 
 DAY = datetime(2030, 5, 17, 12, 0, 0)
@@ -35,8 +35,8 @@ def stored_bytes(db: Database, run_id: str) -> int:
 
 def queue(db: Database, run_id: str, subject: str = "user:1", now: datetime = DAY) -> None:
     with db.transaction() as session:
-        runs.record_queued(
-            session,
+        runpath.record_queued(
+            session.connection(),
             run_id=run_id,
             subject=subject,
             user_id=None,

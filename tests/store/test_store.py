@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, select, text
 
 from execbox.results import RunResult, Status
-from execbox.store import Database, plans, runs, usage, users, utcnow
+from execbox.store import Database, plans, runpath, runs, usage, users, utcnow
 from execbox.store.models import PlanRow, UserRow
 
 DAY = datetime(2030, 5, 17, 12, 0, 0)
@@ -101,8 +101,8 @@ def test_the_last_run_of_the_day_goes_to_exactly_one_of_many_racers(db: Database
 def test_a_crash_left_run_is_finalized_as_internal_error_and_not_charged(db: Database) -> None:
     with db.transaction() as session:
         assert usage.try_spend(session, "guest:1.2.3.4", DAY.date(), 10)
-        runs.record_queued(
-            session,
+        runpath.record_queued(
+            session.connection(),
             run_id="a" * 32,
             subject="guest:1.2.3.4",
             user_id=None,
@@ -125,8 +125,8 @@ def test_a_crash_left_run_is_finalized_as_internal_error_and_not_charged(db: Dat
 
 def test_a_run_is_visible_only_to_its_subject(db: Database) -> None:
     with db.transaction() as session:
-        runs.record_queued(
-            session,
+        runpath.record_queued(
+            session.connection(),
             run_id="b" * 32,
             subject="user:1",
             user_id=None,

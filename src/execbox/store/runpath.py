@@ -184,7 +184,7 @@ def record_queued(
     api_request: dict[str, Any] | None = None,
     limits: dict[str, Any] | None = None,
 ) -> None:
-    """The accepted run in the log, ``queued`` and charged (as ``runs.record_queued``)."""
+    """The accepted run in the log, ``queued`` and charged."""
     connection.execute(
         _INSERT_RUN,
         {

@@ -11,7 +11,6 @@ worker was lost is begun once more, and one lost twice ends ``internal_error``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,45 +105,6 @@ def _to_record(row: RunRow) -> RunRecord:
         attempts=row.attempts or 0,
         started_at=row.started_at,
         limits=row.limits,
-    )
-
-
-def record_queued(
-    session: Session,
-    *,
-    run_id: str,
-    subject: str,
-    user_id: int | None,
-    plan: str,
-    language: str,
-    code: str,
-    stdin: str,
-    args: Sequence[str],
-    now: datetime,
-    files: list[dict[str, str]] | None = None,
-    api: str = "execbox",
-    api_request: dict[str, Any] | None = None,
-    limits: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        RunRow(
-            id=run_id,
-            subject=subject,
-            user_id=user_id,
-            plan=plan,
-            language=language,
-            code=code,
-            files=files,
-            stdin=stdin,
-            args=list(args),
-            api=api,
-            api_request=api_request,
-            status=QUEUED,
-            limits=limits,
-            usage_day=usage.day_of(now),
-            charged=True,
-            created_at=now,
-        )
     )
 
 
