@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from execbox.bench.quiet import wait_quiet
 from execbox.engine import Engine
 from execbox.errors import ExecboxError
 from execbox.languages import Language
@@ -40,6 +41,10 @@ class Mode:
     name: str
     run: Callable[[], None]
     close: Callable[[], None] = field(default=lambda: None)
+    settle: Callable[[], None] = field(default=lambda: None)
+    """Wait until the background work a run left (its sandbox torn down, a warm one started
+    in its place) is done: called after each timed run, untimed, so that the next mode's
+    run does not pay for it."""
 
 
 def bare(language: Language, directory: Path) -> Mode:
@@ -65,7 +70,21 @@ def engine(name: str, language: Language, engine: Engine, settings: Settings) ->
         result = engine.run(language, code, limits=limits)
         _expect(name, result.stdout, result.status == "ok", result.message)
 
-    return Mode(name, run)
+    backend = engine.backend
+
+    def settle() -> None:
+        for wait in ("settle", "wait_warm"):  # the native backend's teardowns, warm pool
+            method = getattr(backend, wait, None)
+            if method is not None:
+                method()
+        wait_quiet()  # the sandboxes it started done with their mounts
+
+    def close() -> None:
+        method = getattr(backend, "close", None)  # its warm sandboxes gone, before the next
+        if method is not None:
+            method()
+
+    return Mode(name, run, close, settle)
 
 
 def docker_run(language: Language, settings: Settings, directory: Path) -> Mode | None:
@@ -95,7 +114,11 @@ def docker_run(language: Language, settings: Settings, directory: Path) -> Mode 
     return Mode("docker run", run)
 
 
-def http(language: Language, post: Callable[[dict[str, str]], dict[str, object]]) -> Mode:
+def http(
+    language: Language,
+    post: Callable[[dict[str, str]], dict[str, object]],
+    settle: Callable[[], None],
+) -> Mode:
     body = {"language": language.id, "code": PROGRAMS[language.id]}
 
     def run() -> None:
@@ -104,7 +127,7 @@ def http(language: Language, post: Callable[[dict[str, str]], dict[str, object]]
         stdout = output.get("stdout") if isinstance(output, dict) else None
         _expect("http", str(stdout), answer.get("status") == "ok", str(answer.get("message")))
 
-    return Mode("http", run)
+    return Mode("http", run, settle=settle)
 
 
 def _expect(mode: str, stdout: str, ok: bool, why: object = "") -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from execbox.bench.modes import BenchError
+from execbox.bench.quiet import wait_quiet
 
 START_TIMEOUT_S = 60.0
 PLAN = "bench"
@@ -113,6 +114,11 @@ class BenchServer:
             raise BenchError(f"POST /api/editor/run: {answer.status_code} {answer.text[:300]}")
         parsed: dict[str, Any] = answer.json()
         return parsed
+
+    def settle(self) -> None:
+        """Wait until the service and its sandboxes are quiet (a run's teardown, warm
+        sandboxes started in its place: see :mod:`execbox.bench.quiet`)."""
+        wait_quiet(self.pid)
 
     def rss_mb(self) -> float:
         """The service process's resident memory, MB."""

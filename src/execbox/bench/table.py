@@ -30,6 +30,7 @@ from execbox.settings import Settings
 
 MODES = ("bare", "engine", "http", "docker", "docker run")
 """Every mode, in the order they run and print; ``bare`` always runs."""
+WARM_UP_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,26 @@ def _throughput(mode: Mode, total: int, concurrency: int) -> float:
     with ThreadPoolExecutor(concurrency) as pool:
         for _ in pool.map(lambda _: mode.run(), range(total)):
             pass
-    return total / (time.perf_counter() - start)
+    rate = total / (time.perf_counter() - start)
+    mode.settle()
+    return rate
 
 
 def measure(runners: Sequence[Mode], *, runs: int, concurrency: int) -> dict[str, Figures]:
     """Latency in interleaved rounds, then each mode's throughput beside bare's.  The first
-    runner is bare."""
-    for mode in runners:  # warm-up: builds inits, roots, caches, connections
-        mode.run()
+    runner is bare.  After each run a mode's background work (a sandbox torn down, a warm
+    one started) is waited for, untimed: no mode's timings carry another's."""
+    for mode in runners:  # warm-up: builds inits, roots, caches, connections, warm pools
+        for _ in range(WARM_UP_RUNS):
+            mode.run()
+            mode.settle()
     times: dict[str, list[float]] = {mode.name: [] for mode in runners}
     for _ in range(runs):
         for mode in runners:
             start = time.perf_counter()
             mode.run()
             times[mode.name].append((time.perf_counter() - start) * 1000)
+            mode.settle()
     bare = runners[0]
     total = max(runs * 2, concurrency)
     rates: dict[str, tuple[float, float]] = {}
@@ -103,7 +110,7 @@ def _runners(
         engine = Engine(settings, registry, create_backend(settings))
         runners.append(modes.engine(f"engine ({settings.backend})", language, engine, settings))
     if server is not None:
-        runners.append(modes.http(language, server.post))
+        runners.append(modes.http(language, server.post, server.settle))
     if "docker" in wanted and settings.backend != "docker":
         docker_settings = settings.model_copy(update={"backend": "docker"})
         try:

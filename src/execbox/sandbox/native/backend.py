@@ -260,6 +260,10 @@ class NativeBackend:
         if self._pool is not None:
             self._pool.drain()
 
+    def wait_warm(self, timeout: float = 30.0) -> bool:
+        """Wait until the warm sandboxes being started are (see ``WarmPool.wait_full``)."""
+        return self._pool is None or self._pool.wait_full(timeout)
+
     def offers(self, language: Language) -> bool:
         return language.host_available()  # the sandbox binds the host's toolchains
 

@@ -103,6 +103,21 @@ class WarmPool(Generic[K, W]):
             self._lock.wait_for(lambda: self._busy == 0, timeout=DRAIN_TIMEOUT_S)
         return len(waiting)
 
+    def wait_full(self, timeout: float) -> bool:
+        """Wait until no sandbox is being started and every kind kept warm has its ``size``
+        (the benchmark's runs start on a quiet machine); False after ``timeout`` s."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: (
+                    self._closed
+                    or (
+                        self._busy == 0
+                        and all(len(k.ready) >= self.size for k in self._pool.values())
+                    )
+                ),
+                timeout,
+            )
+
     def step(self) -> _Step:
         """``with pool.step():`` around every step: warm sandboxes are started only while
         no step runs, so their start never takes CPU from a program (it would slow it
