@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ import pytest
 from execbox import timing
 from execbox.engine import Engine
 from execbox.languages import LanguageRegistry
-from execbox.limits import resolve_limits
+from execbox.limits import LimitOverrides, resolve_limits
 from execbox.results import Status
+from execbox.settings import Settings
 from tests.conftest import (
     UID_BASE,
     UID_COUNT,
@@ -369,3 +371,90 @@ def test_a_sandbox_started_ahead_of_time_is_fresh(
     assert "cgroup create" not in phases and "program and collection" in phases, phases
     assert second.status is Status.OK, second
     assert second.stdout.splitlines() == ["[] [] ['main.py']", "refused", "refused", "looked"]
+
+
+def _warm_dirs(settings: Settings) -> list[str]:
+    return [p.name for p in settings.runs_dir.iterdir() if "_warm-" in p.name]
+
+
+def _wait_for_warm(settings: Settings, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(_warm_dirs(settings)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} sandboxes started ahead of time"
+        time.sleep(0.05)
+    time.sleep(0.5)  # their bubblewrap done with its mounts
+
+
+HOG = (
+    "import sys\n"
+    "print('started', flush=True)\n"
+    "block = bytearray(100 * 1024 * 1024)\n"
+    "for i in range(0, len(block), 4096):\n"
+    "    block[i] = 1\n"
+    "print('allocated', flush=True)\n"
+)
+
+
+def test_a_sandbox_started_ahead_of_time_goes_only_to_a_run_of_its_limits(
+    data_dir: Path, registry: LanguageRegistry, native_only: None, leftovers: None
+) -> None:
+    """The pool keeps sandboxes of a 256 MB run's kind; a 48 MB run does not get one (its
+    cgroup is made for it, and 100 MB is too much for it), and the next 256 MB run does
+    (no cgroup made, and 100 MB fit)."""
+    settings = make_settings(data_dir, warm_sandboxes=2)
+    engine = Engine(settings, registry, sandbox_backend(settings))
+    python = registry.get("python")
+    big = resolve_limits(
+        settings, language=python.limits, request=LimitOverrides(memory_limit_mb=256)
+    )
+    small = resolve_limits(
+        settings, language=python.limits, request=LimitOverrides(memory_limit_mb=48)
+    )
+    first = engine.run(python, HOG, limits=big)
+    assert (first.status, first.stdout) == (Status.OK, "started\nallocated\n"), first
+    _wait_for_warm(settings, 2)
+    with timing.collect() as phases:
+        squeezed = engine.run(python, HOG, limits=small)
+    assert "cgroup create" in phases, phases  # made for it: none of the pool's
+    assert squeezed.status is Status.MEMORY_LIMIT, squeezed
+    assert squeezed.stdout == "started\n", squeezed  # it ran, up to the allocation
+    _wait_for_warm(settings, 2)
+    with timing.collect() as phases:
+        again = engine.run(python, HOG, limits=big)
+    assert "cgroup create" not in phases and "program and collection" in phases, phases
+    assert (again.status, again.stdout) == (Status.OK, "started\nallocated\n"), again
+
+
+CHECK_AND_PLANT = (
+    "import os\n"
+    "print(*(sorted(os.listdir(d)) for d in ('/tmp', '/dev/shm', '/box')), flush=True)\n"
+    "for d in ('/tmp', '/dev/shm', '/box'):\n"
+    "    open(d + '/left-behind', 'w').write('secret')\n"
+    "print('planted')\n"
+)
+
+
+def test_no_sandbox_started_ahead_of_time_is_given_to_two_runs(
+    data_dir: Path, registry: LanguageRegistry, native_only: None, leftovers: None
+) -> None:
+    """24 runs, 4 at a time, with 2 sandboxes of their kind kept warm: each finds its /tmp,
+    /dev/shm and /box as new (only its own program) and plants files there; a sandbox
+    given to two runs would show the other's."""
+    settings = make_settings(data_dir, warm_sandboxes=2)
+    engine = Engine(settings, registry, sandbox_backend(settings))
+    python = registry.get("python")
+    limits = resolve_limits(settings, language=python.limits)
+    first = engine.run(python, CHECK_AND_PLANT, limits=limits)
+    assert first.stdout == "[] [] ['main.py']\nplanted\n", first
+    _wait_for_warm(settings, 2)
+    with timing.collect() as phases, ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda _: engine.run(python, CHECK_AND_PLANT, limits=limits), range(24))
+        )
+    for result in results:
+        assert (result.status, result.stdout) == (
+            Status.OK,
+            "[] [] ['main.py']\nplanted\n",
+        ), result
+    made = len(phases.get("cgroup create", []))
+    assert made < 24, phases  # some of them took a sandbox started ahead of time
