@@ -24,6 +24,7 @@ from execbox.results import Status
 from execbox.sandbox.boundary import host_failures, sandbox_boundary
 from execbox.sandbox.factory import create_backend
 from execbox.sandbox.native import seccomp
+from execbox.sandbox.native.backend import close_all
 from execbox.sandbox.uids import UidPool
 from execbox.settings import Settings
 from tests.conftest import BACKENDS, make_settings
@@ -61,7 +62,9 @@ def test_a_cgroup_write_failure_is_internal_error(
 ) -> None:
     from execbox.sandbox.native.cgroups import CgroupTree
 
-    # Every cgroup made on demand (none by a sandbox started ahead of time, before the patch).
+    # Every cgroup made on demand (none by a sandbox started ahead of time, before the patch),
+    # and none of another engine's waiting in the run directories checked below.
+    close_all()
     engine = _engine(make_settings(data_dir, warm_sandboxes=0), registry)
     assert _run_python(engine) is Status.OK  # the set-up works otherwise
 
