@@ -52,4 +52,7 @@ def run_worker(settings: Settings, concurrency: int) -> int:
         asyncio.run(worker.run())
     finally:
         db.close()
+        close_backend = getattr(backend, "close", None)  # its warm sandboxes go with it
+        if close_backend is not None:
+            close_backend()
     return 0
