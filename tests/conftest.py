@@ -43,6 +43,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def data_dir() -> Iterator[Path]:
     with scratch.data_dir("test") as path:
         yield path
+        close_all()  # the session's warm sandboxes (mounted in it) go before the data dir
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -137,3 +137,18 @@ def rundir_leftovers(data_dir: Path) -> list[Path]:
 def mounts_under(path: Path) -> list[str]:
     with open("/proc/self/mountinfo") as handle:
         return [line.split()[4] for line in handle if line.split()[4].startswith(str(path) + "/")]
+
+
+def mount_leftovers(data_dir: Path) -> list[str]:
+    """Mounts under ``data_dir`` but a run directory whose owner still runs (a living
+    worker's sandboxes, those started ahead of time included)."""
+    runs = str(data_dir / "runs") + "/"
+    return [
+        point
+        for point in mounts_under(data_dir)
+        if not (
+            point.startswith(runs)
+            and "/" not in point[len(runs) :]
+            and owner_alive(point[len(runs) :].partition("_")[0])
+        )
+    ]

@@ -35,7 +35,7 @@ from tests.scaleout.processes import wait_for
 from tests.scaleout.sandboxes import (
     AttemptCounter,
     cgroup_leftovers,
-    mounts_under,
+    mount_leftovers,
     process_uid,
     rundir_leftovers,
 )
@@ -174,7 +174,7 @@ def test_a_worker_killed_mid_run_its_run_runs_again_once_elsewhere(
     left = [
         *cgroup_leftovers(CGROUP_NAME),
         *rundir_leftovers(victim.host.data_dir),
-        *mounts_under(victim.host.data_dir),
+        *mount_leftovers(victim.host.data_dir),
     ]
     assert left, "a worker killed mid-run left nothing behind to clean (was it killed?)"
 
@@ -194,7 +194,7 @@ def test_a_worker_killed_mid_run_its_run_runs_again_once_elsewhere(
         lambda: (
             not cgroup_leftovers(CGROUP_NAME)
             and not rundir_leftovers(victim.host.data_dir)
-            and not mounts_under(victim.host.data_dir)
+            and not mount_leftovers(victim.host.data_dir)
         ),
         30,
         f"leftovers removed: {left}",
