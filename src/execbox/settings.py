@@ -76,11 +76,12 @@ class Settings(BaseSettings):
     sandbox_uid_count: int = Field(256, ge=1, le=65_536, description="host uids in the pool")
     seccomp: bool = Field(True, description="load the seccomp filter into every sandbox")
     warm_sandboxes: int = Field(
-        0,
+        2,
         ge=0,
         le=64,
         description="native: fresh sandboxes of each kind started ahead of time, each used "
-        "once (0, the default: start every sandbox on demand; 2 suits a service)",
+        "once, in a long-lived process (`execbox serve`, `execbox worker`, the bench); "
+        "`execbox run` and `execbox doctor` never start any; 0: every sandbox on demand",
     )
     log_timing: bool = Field(
         False,
