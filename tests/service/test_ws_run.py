@@ -301,6 +301,34 @@ def test_an_invalid_key_is_refused_with_401(fake: Server, client_of: list[Client
     assert refusal(client)["status"] == 401
 
 
+@pytest.mark.parametrize(
+    ("message", "status", "code"),
+    [
+        ({"type": "run", "language": "python"}, 422, "invalid_request"),
+        ({"type": "run", "language": "klingon", "code": "x"}, 422, "unknown_language"),
+        ({"type": "run", "language": "python", "code": "x" * 200_000}, 413, "code_too_large"),
+    ],
+)
+def test_a_bad_key_is_a_401_whatever_the_run_message_says(
+    fake: Server, client_of: list[Client], message: dict[str, Any], status: int, code: str
+) -> None:
+    """The caller is looked up as the run is admitted; a message refused before that still
+    answers 401 for a bad key, and its own refusal for a good one."""
+    key = create_user(fake, "streamer")
+    client = connect(fake, client_of)
+    client.send(**message, apiKey="not-a-key")
+    assert refusal(client)["error"]["code"] == "unauthorized"
+    client = connect(fake, client_of)
+    client.send(**message, apiKey=key)
+    frame = refusal(client)
+    assert (frame["status"], frame["error"]["code"]) == (status, code)
+    assert fake.client.get("/api/usage", headers=auth(key)).json()["runsToday"] == 0
+    client = connect(fake, client_of)
+    client.send(**RUN, code="print(1)", apiKey=key)
+    assert client.next()["type"] == "started"
+    assert client.until("result")["usage"]["runsToday"] == 1
+
+
 def test_the_key_goes_in_the_header_or_in_api_key(fake: Server, client_of: list[Client]) -> None:
     key = create_user(fake, "streamer", plan="pro")
     for headers, extra in ((auth(key), {}), (None, {"apiKey": key})):

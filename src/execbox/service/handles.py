@@ -49,3 +49,5 @@ class LiveHandle:
     language: str
     live: LiveRun
     result: asyncio.Task[RunResponse]
+    caller: Caller
+    """Who it runs for, as its admission found them."""

@@ -115,7 +115,7 @@ class RunService:
 
     async def start_live(
         self,
-        caller: Caller,
+        who: Caller | Credentials,
         request: RunRequest,
         sink: OutputSink,
         *,
@@ -141,7 +141,7 @@ class RunService:
             max_pending_input=self.settings.max_pending_input_bytes,
         )
         submitted = await self.submit(
-            caller,
+            who,
             request,
             api=api,
             api_request=api_request,
@@ -153,11 +153,13 @@ class RunService:
             finished = await asyncio.shield(submitted.done)
             return RunResponse(
                 **RunView.of(finished.run_id, finished.result).model_dump(),
-                usage=Usage.of(caller.plan, finished.runs_today),
+                usage=Usage.of(submitted.caller.plan, finished.runs_today),
             )
 
         language = self.registry.get(request.language).id
-        return LiveHandle(submitted.run_id, language, live, asyncio.create_task(respond()))
+        return LiveHandle(
+            submitted.run_id, language, live, asyncio.create_task(respond()), submitted.caller
+        )
 
     async def submit_async(
         self,

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from execbox.results import RunResult
-from execbox.service.auth import Caller
+from execbox.service.auth import Caller, Credentials
 from execbox.service.runner import LiveHandle, RunService
 from execbox.service.schemas import RunRequest, RunResponse, RunView, Usage
 
@@ -119,18 +119,23 @@ class LiveSession:
 
 
 async def start_session(
-    runs: RunService, caller: Caller, request: RunRequest, *, interactive_wall: bool = True
+    runs: RunService,
+    who: Caller | Credentials,
+    request: RunRequest,
+    *,
+    interactive_wall: bool = True,
 ) -> LiveSession:
     """Admit a streaming run (raises the HTTP API's refusals) and start it; its wall-clock
-    limit is the interactive one unless ``interactive_wall`` is false."""
+    limit is the interactive one unless ``interactive_wall`` is false.  ``who``: the caller,
+    or its credentials (then looked up in the transaction that admits the run)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
 
     def sink(stream: str, data: bytes) -> None:  # a worker thread
         loop.call_soon_threadsafe(queue.put_nowait, (stream, data))
 
-    handle = await runs.start_live(caller, request, sink, interactive_wall=interactive_wall)
-    return LiveSession(handle, queue, caller, runs)
+    handle = await runs.start_live(who, request, sink, interactive_wall=interactive_wall)
+    return LiveSession(handle, queue, handle.caller, runs)
 
 
 async def finish(

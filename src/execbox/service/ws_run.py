@@ -21,6 +21,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from execbox.service.auth import credentials
 from execbox.service.context import ServiceContext
 from execbox.service.errors import (
     InvalidJson,
@@ -89,15 +90,20 @@ async def _admit(websocket: WebSocket, ctx: ServiceContext) -> LiveSession:
         if isinstance(api_key, str) and api_key:
             authorization = f"Bearer {api_key}"
         address = (websocket.client.host if websocket.client else "unknown")[:100]
-        caller = await ctx.runs.identify(
-            authorization, address, websocket_guest_id(websocket.scope)
-        )
-        request = RunRequest.model_validate(message)
-        if not await ctx.readiness.sandbox_ready():
-            raise SandboxNotReady(
-                "The sandbox failed its self-test; no runs until it passes (see /readyz).", 30
-            )
-        return await start_session(ctx.runs, caller, request)
+        who = credentials(authorization, address, websocket_guest_id(websocket.scope))
+        try:
+            request = RunRequest.model_validate(message)
+            if not await ctx.readiness.sandbox_ready():
+                raise SandboxNotReady(
+                    "The sandbox failed its self-test; no runs until it passes (see /readyz).",
+                    30,
+                )
+        except Exception:
+            # a bad key is refused as 401 whatever the message says (as over HTTP)
+            await ctx.runs.identify_credentials(who)
+            raise
+        # the caller is looked up in the transaction that admits the run
+        return await start_session(ctx.runs, who, request)
     except ValidationError as exc:
         from fastapi.exceptions import RequestValidationError
 
