@@ -9,6 +9,7 @@ from execbox.dispatch.base import (
     LiveDispatcher,
     QueueingDispatcher,
     RunJob,
+    ThroughDispatcher,
 )
 from execbox.errors import NoCapacity  # where the dispatcher's refusal lives: the one tree
 
@@ -19,4 +20,5 @@ __all__ = [
     "NoCapacity",
     "QueueingDispatcher",
     "RunJob",
+    "ThroughDispatcher",
 ]

@@ -8,13 +8,17 @@ A job carries plain data only (no callables), so it can cross a process boundary
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from execbox.limits import Limits
 from execbox.live import LiveRun
 from execbox.program import SourceFile
 from execbox.results import RunResult
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,26 @@ class LiveDispatcher(Protocol):
 
     async def submit_live(self, job: RunJob, live: LiveRun) -> JobOutcome:
         """As ``Dispatcher.submit``, the run streaming to ``live``."""
+        ...
+
+
+Execute = Callable[[RunJob, LiveRun | None], JobOutcome]
+"""Runs a job to its outcome on the worker that calls it (blocking)."""
+
+
+@runtime_checkable
+class ThroughDispatcher(Protocol):
+    """A dispatcher that can give a request a whole worker, admission to stored result, in
+    one thread hop (the embedded pool, when a worker is idle)."""
+
+    def reserve(self) -> bool:
+        """Take an idle worker now (``True``; :meth:`run_reserved` must follow), or ``False``
+        if none is idle (nothing taken)."""
+        ...
+
+    def run_reserved(self, work: Callable[[Execute], T]) -> Future[T]:
+        """Run ``work`` on the worker :meth:`reserve` took; it is given the function that runs
+        a job there.  The worker is the request's until ``work`` returns."""
         ...
 
 

@@ -26,7 +26,7 @@ class Submitted:
     """An accepted run: its id at once, and ``done`` once it is finished and stored."""
 
     run_id: str
-    done: asyncio.Task[Finished]
+    done: asyncio.Future[Finished]
     caller: Caller
     """Who it runs for, as its admission found them (runs today: before this one)."""
 

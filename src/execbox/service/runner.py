@@ -1,15 +1,18 @@
 """One run request, from validation to the stored result.
 
-A run costs two database transactions, each one thread hop.  The first admits
-it: the caller looked up (when the route passes only its credentials), then the
-checks in the contract's order: code size (every file of a multi-file program
-counted) against the plan (413), the day's quota (429; a plan of 0 daily runs
-allows no runs at all: 403), the language (422), the plan allows it (403), then
-limits and inputs (422) and capacity (503); the quota is spent at its check and
-the run recorded ``queued`` at the end.  Any refusal rolls the transaction back,
-so a refused request never counts and leaves no run.  The run then goes to the
-dispatcher; the second transaction stores its result (whatever happens to the
-HTTP client) and reads the caller's runs today.
+A run costs two database transactions.  The first admits it
+(:mod:`execbox.service.admission`: the caller looked up when the route passes only its
+credentials, the contract's checks in order, the quota spent and the run recorded
+``queued``; any refusal rolls it back, so a refused request never counts and leaves no
+run).  The run then goes to the dispatcher; the second transaction stores its result
+(whatever happens to the HTTP client) and reads the caller's runs today.
+
+When the embedded pool has a worker idle, the request takes it for its whole way:
+the admitting transaction, the run and the storing one happen on that worker, one
+thread hop from the event loop and one back (rather than three hops each way), and
+the loop hears of the admission as soon as it is decided.  The checks, their order
+and their refusals are the same; a request that finds every worker busy is admitted
+as above and waits in the queue (or is refused 503 when that is full).
 """
 
 from __future__ import annotations
@@ -18,23 +21,29 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection
 
-from execbox.dispatch import Dispatcher, JobOutcome, LiveDispatcher, QueueingDispatcher, RunJob
-from execbox.errors import InvalidInput, NoCapacity
+from execbox.dispatch import (
+    Dispatcher,
+    JobOutcome,
+    LiveDispatcher,
+    QueueingDispatcher,
+    RunJob,
+    ThroughDispatcher,
+)
+from execbox.dispatch.base import Execute
+from execbox.errors import NoCapacity
 from execbox.languages import LanguageRegistry
-from execbox.limits import LimitOverrides, PlanCaps, resolve_limits
 from execbox.live import LiveRun, OutputSink
-from execbox.program import layout, total_bytes
+from execbox.service.admission import Admission
 from execbox.service.auth import Caller, Credentials, credentials, identify
-from execbox.service.errors import CodeTooLarge, PlanForbidden, QuotaExceeded, RunNotFound
+from execbox.service.errors import RunNotFound
 from execbox.service.handles import Finished, LiveHandle, Queued, Submitted
-from execbox.service.inputs import check_text, program_of
 from execbox.service.metrics import Metrics
 from execbox.service.schemas import RunDetail, RunRequest, RunResponse, RunSummary, RunView, Usage
 from execbox.settings import Settings
@@ -62,7 +71,8 @@ class RunService:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.clock = clock
-        self._tasks: set[asyncio.Task[Finished]] = set()
+        self.admission = Admission(settings, registry, dispatcher)
+        self._tasks: set[asyncio.Future[Finished]] = set()
 
     @property
     def streams(self) -> bool:
@@ -196,13 +206,72 @@ class RunService:
         """Check and record ``request`` and start it; answers as soon as it is accepted
         (the run goes on, and is stored, whatever happens to the caller).  With ``live``
         the run streams to it; ``interactive`` gives it the interactive wall-clock limit."""
+        if isinstance(self.dispatcher, ThroughDispatcher) and self.dispatcher.reserve():
+            return await self._submit_through(
+                self.dispatcher, who, request, api, api_request, live, interactive
+            )
         caller, job = await self._admit(
             who, request, api=api, api_request=api_request, interactive=interactive
         )
         task = asyncio.create_task(self._execute(caller, job, live))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(task)
         return Submitted(job.run_id, task, caller)
+
+    def _track(self, done: asyncio.Future[Finished]) -> None:
+        self._tasks.add(done)
+        done.add_done_callback(self._tasks.discard)
+
+    async def _submit_through(
+        self,
+        dispatcher: ThroughDispatcher,
+        who: Caller | Credentials,
+        request: RunRequest,
+        api: str,
+        api_request: dict[str, Any] | None,
+        live: LiveRun | None,
+        interactive: bool,
+    ) -> Submitted:
+        """:meth:`submit` on the worker ``dispatcher`` reserved for this request: admitted,
+        run and stored there; answers once the admission is decided (a refusal raises)."""
+        loop = asyncio.get_running_loop()
+        admitted: asyncio.Future[Caller] = loop.create_future()
+        now = self.clock()
+        run_id = uuid.uuid4().hex
+
+        def decided(outcome: Caller | BaseException) -> None:  # on the loop
+            if admitted.done():
+                return
+            if isinstance(outcome, BaseException):
+                admitted.set_exception(outcome)
+            else:
+                admitted.set_result(outcome)
+
+        def work(execute: Execute) -> Finished:  # on the worker
+            try:
+                with self.db.connection() as connection:
+                    caller, job = self._accept(
+                        connection, who, request, now, run_id, api, api_request, interactive,
+                        reserved=True,
+                    )  # fmt: skip
+            except BaseException as exc:
+                loop.call_soon_threadsafe(decided, exc)
+                raise
+            loop.call_soon_threadsafe(decided, caller)
+            outcome = execute(job, live)
+            self.metrics.observe(outcome)
+            return Finished(run_id, outcome.result, self._finish(caller, run_id, outcome))
+
+        future: Future[Finished] = dispatcher.run_reserved(work)
+        done = asyncio.wrap_future(future)
+        self._track(done)  # from now: the run goes on whatever happens to this request
+        try:
+            # shield: a client that goes away must not lose the admission's answer
+            caller = await asyncio.shield(admitted)
+        except BaseException:
+            if admitted.done() and not admitted.cancelled():  # refused: done says so too
+                done.add_done_callback(_retrieved)
+            raise
+        return Submitted(run_id, done, caller)
 
     async def _admit(
         self,
@@ -236,110 +305,13 @@ class RunService:
         api: str,
         api_request: dict[str, Any] | None,
         interactive: bool,
+        *,
+        reserved: bool = False,
     ) -> tuple[Caller, RunJob]:
-        """Inside the admitting transaction: any refusal raises, which rolls back the quota
-        spent, so a refused request spends nothing and records nothing."""
-        day = usage.day_of(now)
-        if isinstance(who, Caller):
-            caller = who
-        else:
-            caller = identify(
-                connection,
-                who,
-                guests_enabled=self.settings.guests_enabled,
-                day=day,
-                count_runs=False,
-            )
-        plan = caller.plan
-        files = program_of(request)
-        size = total_bytes(files)
-        if size > plan.max_code_bytes:
-            what = "code is" if request.files is None else "files total"
-            raise CodeTooLarge(
-                f"The {what} {size} bytes; the {plan.name} plan allows at most "
-                f"{plan.max_code_bytes} bytes.",
-                field="code" if request.files is None else "files",
-            )
-        if plan.daily_runs == 0:
-            raise PlanForbidden(f"The {plan.name} plan allows no runs.")
-        counted = runpath.spend(connection, caller.subject, day, plan.daily_runs)
-        if counted is None:
-            raise self._quota_exceeded(caller, now)
-        caller = replace(caller, runs_today=counted - 1)
-        language = self.registry.get(request.language)
-        if not plan.allows(language.id):
-            raise PlanForbidden(
-                f"The {plan.name} plan does not allow {language.id}.", field="language"
-            )
-        limits = resolve_limits(
-            self.settings,
-            language=language.limits,
-            plan=PlanCaps(time_limit_s=plan.time_limit_s, memory_limit_mb=plan.memory_limit_mb),
-            request=LimitOverrides.model_construct(
-                time_limit_s=request.time_limit,
-                memory_limit_mb=request.memory_limit,
-                file_size_kb=request.file_size_limit,
-            ),
-        )
-        if request.files is not None:
-            layout(files, language.source_file)  # the names, checked before anything is kept
-        self._check_inputs(request)
-        if not self.dispatcher.has_capacity():
-            raise NoCapacity("Every worker is busy and the queue is full; try again.", 2)
-        if interactive:
-            limits = replace(
-                limits, time_s=max(limits.time_s, self.settings.interactive_time_limit_s)
-            )
-        runpath.record_queued(
-            connection,
-            run_id=run_id,
-            subject=caller.owner,
-            user_id=caller.user.id if caller.user else None,
-            plan=plan.name,
-            language=language.id,
-            code=files[0].content.decode(),
-            files=[{"name": f.name, "content": f.content.decode()} for f in files]
-            if request.files is not None
-            else None,
-            stdin=request.stdin,
-            args=request.args,
-            api=api,
-            api_request=api_request,
-            limits=asdict(limits),
-            now=now,
-        )
-        job = RunJob(
-            run_id,
-            language.id,
-            files[0].content.decode(),
-            request.stdin,
-            tuple(request.args),
-            limits,
-            files=tuple(files) if request.files is not None else (),
-        )
-        return caller, job
-
-    def _quota_exceeded(self, caller: Caller, now: datetime) -> QuotaExceeded:
-        return QuotaExceeded(
-            f"The {caller.plan.name} plan's {caller.plan.daily_runs} runs for today are used up; "
-            "they renew at 00:00 UTC.",
-            retry_after_s=usage.seconds_to_next_day(now),
-        )
-
-    def _check_inputs(self, request: RunRequest) -> None:
-        check_text("stdin", request.stdin)
-        if len(request.stdin.encode()) > self.settings.max_stdin_bytes:
-            raise InvalidInput(
-                f"stdin may be at most {self.settings.max_stdin_bytes} bytes.", field="stdin"
-            )
-        if len(request.args) > self.settings.max_args:
-            raise InvalidInput(f"At most {self.settings.max_args} args are allowed.", field="args")
-        for arg in request.args:
-            check_text("args", arg)
-            if len(arg.encode()) > self.settings.max_arg_bytes:
-                raise InvalidInput(
-                    f"Each arg may be at most {self.settings.max_arg_bytes} bytes.", field="args"
-                )
+        return self.admission.accept(
+            connection, who, request, now, run_id, api, api_request, interactive,
+            reserved=reserved,
+        )  # fmt: skip
 
     async def _execute(self, caller: Caller, job: RunJob, live: LiveRun | None) -> Finished:
         try:
@@ -414,3 +386,9 @@ class RunService:
         """Wait for every accepted run to be finished and stored."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _retrieved(future: asyncio.Future[Finished]) -> None:
+    """Marks a refused run's exception as seen (its request raised it already)."""
+    if not future.cancelled():
+        future.exception()
