@@ -10,6 +10,7 @@ back: a refused request spends nothing and records nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,12 @@ from execbox.service.schemas import RunRequest
 from execbox.settings import Settings
 from execbox.store import runpath, usage
 
+Build = Callable[[Caller], tuple[RunRequest, dict[str, Any] | None]]
+"""A front door's own reading of its request, once the caller is known (its checks need
+the plan): the run request and what that front door keeps with the run.  It runs in the
+admitting transaction, after the caller is looked up and before the other checks; a
+refusal it raises rolls the transaction back like any other."""
+
 
 class Admission:
     def __init__(
@@ -41,7 +48,7 @@ class Admission:
         self,
         connection: Connection,
         who: Caller | Credentials,
-        request: RunRequest,
+        request: RunRequest | Build,
         now: datetime,
         run_id: str,
         api: str,
@@ -64,6 +71,8 @@ class Admission:
                 day=day,
                 count_runs=False,
             )
+        if not isinstance(request, RunRequest):
+            request, api_request = request(caller)
         plan = caller.plan
         files = program_of(request)
         size = total_bytes(files)

@@ -47,7 +47,7 @@ async def context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(context)]
 
 
-def _address(request: Request) -> str:
+def address_of(request: Request) -> str:
     # a forwarded address is whatever a proxy passed on: bound it before it becomes a key
     return (request.client.host if request.client else "unknown")[:100]
 
@@ -57,7 +57,7 @@ async def caller(
     ctx: Context,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    return await ctx.runs.identify(authorization, _address(request), guest_id(request))
+    return await ctx.runs.identify(authorization, address_of(request), guest_id(request))
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
@@ -69,7 +69,7 @@ async def caller_credentials(
 ) -> Credentials:
     """The caller as the request names it; the database is asked in the transaction that
     admits the run (one transaction, not two)."""
-    return credentials(authorization, _address(request), guest_id(request))
+    return credentials(authorization, address_of(request), guest_id(request))
 
 
 CredentialsDep = Annotated[Credentials, Depends(caller_credentials)]

@@ -40,7 +40,7 @@ from execbox.dispatch.base import Execute
 from execbox.errors import NoCapacity
 from execbox.languages import LanguageRegistry
 from execbox.live import LiveRun, OutputSink
-from execbox.service.admission import Admission
+from execbox.service.admission import Admission, Build
 from execbox.service.auth import Caller, Credentials, credentials, identify
 from execbox.service.errors import RunNotFound
 from execbox.service.handles import Finished, LiveHandle, Queued, Submitted
@@ -196,7 +196,7 @@ class RunService:
     async def submit(
         self,
         who: Caller | Credentials,
-        request: RunRequest,
+        request: RunRequest | Build,
         *,
         api: str = "execbox",
         api_request: dict[str, Any] | None = None,
@@ -204,7 +204,9 @@ class RunService:
         interactive: bool = False,
     ) -> Submitted:
         """Check and record ``request`` and start it; answers as soon as it is accepted
-        (the run goes on, and is stored, whatever happens to the caller).  With ``live``
+        (the run goes on, and is stored, whatever happens to the caller).  ``request`` may
+        be a front door's :data:`Build`, then called in the admitting transaction once the
+        caller is known (one transaction where a lookup of its own would make two).  With ``live``
         the run streams to it; ``interactive`` gives it the interactive wall-clock limit."""
         if isinstance(self.dispatcher, ThroughDispatcher) and self.dispatcher.reserve():
             return await self._submit_through(
@@ -225,7 +227,7 @@ class RunService:
         self,
         dispatcher: ThroughDispatcher,
         who: Caller | Credentials,
-        request: RunRequest,
+        request: RunRequest | Build,
         api: str,
         api_request: dict[str, Any] | None,
         live: LiveRun | None,
@@ -276,7 +278,7 @@ class RunService:
     async def _admit(
         self,
         who: Caller | Credentials,
-        request: RunRequest,
+        request: RunRequest | Build,
         *,
         api: str,
         api_request: dict[str, Any] | None,
@@ -299,7 +301,7 @@ class RunService:
         self,
         connection: Connection,
         who: Caller | Credentials,
-        request: RunRequest,
+        request: RunRequest | Build,
         now: datetime,
         run_id: str,
         api: str,

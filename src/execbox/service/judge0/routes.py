@@ -21,9 +21,10 @@ from fastapi.responses import JSONResponse
 
 from execbox.dispatch import NoCapacity
 from execbox.errors import InvalidInput, InvalidLimits, RequestError, UnknownLanguage
-from execbox.service.auth import Caller
+from execbox.service.auth import Caller, Credentials, credentials
 from execbox.service.context import ServiceContext
 from execbox.service.errors import CodeTooLarge, QuotaExceeded, http_status
+from execbox.service.guests import guest_id
 from execbox.service.judge0 import callbacks
 from execbox.service.judge0.archive import ArchiveTooLarge
 from execbox.service.judge0.catalog import STATUSES, VERSION, Offered, offered
@@ -46,6 +47,7 @@ from execbox.service.judge0.wire import (
     run_id_of,
     token_of,
 )
+from execbox.service.routes import address_of
 from execbox.service.routes import caller as identify_caller
 from execbox.service.runner import Submitted
 from execbox.service.schemas import FileIn, RunRequest
@@ -75,11 +77,20 @@ def _error(status: int, message: str, retry_after: int | None = None) -> JSONRes
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def _caller(request: Request, token: str | None) -> Caller:
-    authorization = f"Bearer {token.strip()}" if token and token.strip() else None
+def _authorization(token: str | None) -> str | None:
     if token is not None and not token.strip():
-        authorization = "Bearer"  # an empty key is an invalid key, not a guest
-    return await identify_caller(request, _ctx(request), authorization=authorization)
+        return "Bearer"  # an empty key is an invalid key, not a guest
+    return f"Bearer {token.strip()}" if token else None
+
+
+async def _caller(request: Request, token: str | None) -> Caller:
+    """The caller, in a transaction of its own (the routes that start no run)."""
+    return await identify_caller(request, _ctx(request), authorization=_authorization(token))
+
+
+def _credentials(request: Request, token: str | None) -> Credentials:
+    """The caller as the request names it, looked up in the transaction that admits the run."""
+    return credentials(_authorization(token), address_of(request), guest_id(request))
 
 
 def _offered(ctx: ServiceContext) -> dict[int, Offered]:
@@ -144,8 +155,12 @@ def _run_request(translated: Translated) -> RunRequest:
 
 
 async def _body(request: Request) -> object:
+    return _parse(await request.body())
+
+
+def _parse(raw: bytes) -> object:
     try:
-        return json.loads(await request.body())
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Judge0Invalid({"base": ["the request body is not valid JSON"]}) from exc
 
@@ -426,17 +441,24 @@ async def create(
         names = requested_fields(fields)
     except InvalidFields as exc:
         return _error(400, exc.message)
-    try:
-        who = await _caller(request, x_auth_token)
-        body = await _body(request)
-        translated = _translate(ctx, who, body, base64)
+    raw = await request.body()
+    ready = await ctx.readiness.sandbox_ready()
+
+    def build(who: Caller) -> tuple[RunRequest, dict[str, Any]]:
+        # in the admitting transaction, once the caller is known: Judge0's own checks (its
+        # ceilings are the plan's), in the order they had with a lookup of their own
+        nonlocal translated
+        translated = _translate(ctx, who, _parse(raw), base64)
         run_request = _run_request(translated)
-        await _ready(ctx)
-        submitted = await ctx.runs.submit(
-            who, run_request, api="judge0", api_request=translated.stored.dump()
-        )
+        if not ready:
+            raise NoCapacity("The sandbox failed its self-test; no runs until it passes.", 30)
+        return run_request, translated.stored.dump()
+
+    try:
+        submitted = await ctx.runs.submit(_credentials(request, x_auth_token), build, api="judge0")
     except (Judge0Invalid, RequestError, NoCapacity) as exc:
         return _refusal(exc, translated)
+    assert translated is not None
     if translated.callback_url:
         _callback_later(request, submitted, translated.callback_url)
     token = token_of(submitted.run_id)

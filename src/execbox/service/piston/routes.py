@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from execbox.dispatch import NoCapacity
 from execbox.errors import RequestError, UnknownLanguage
+from execbox.languages import Language
 from execbox.limits import MIB
-from execbox.service.auth import Caller
+from execbox.service.auth import Caller, credentials
 from execbox.service.context import ServiceContext
 from execbox.service.errors import QuotaExceeded, http_status
+from execbox.service.guests import guest_id
 from execbox.service.piston.wire import BadRequest, Execute, answer, parse, version_matches
-from execbox.service.routes import caller as identify_caller
+from execbox.service.routes import address_of
 from execbox.service.schemas import FileIn, RunRequest
 
 router = APIRouter(prefix="/piston/api/v2", tags=["piston"])
@@ -112,7 +114,15 @@ async def execute(
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest("The request body is not valid JSON") from exc
         body = parse(data)
-        who = await identify_caller(request, ctx, authorization=authorization)
+    except BadRequest as exc:
+        return _refusal(exc)
+    ready = await ctx.readiness.sandbox_ready()
+    language: Language | None = None
+
+    def build(who: Caller) -> tuple[RunRequest, dict[str, Any]]:
+        # in the admitting transaction, once the caller is known: Piston's own checks (its
+        # limits are the plan's), in the order they had with a lookup of their own
+        nonlocal language
         try:
             language = ctx.registry.get(body.language)
         except UnknownLanguage as exc:
@@ -121,7 +131,7 @@ async def execute(
         if not version_matches(body.version, version):
             raise BadRequest(f"{body.language}-{body.version} runtime is unknown")
         time_limit, memory_limit = _check_limits(ctx, who, body)
-        if not await ctx.readiness.sandbox_ready():
+        if not ready:
             raise NoCapacity("The sandbox failed its self-test; no runs until it passes.", 30)
         run_request = RunRequest(
             language=language.id,
@@ -134,11 +144,14 @@ async def execute(
             time_limit=time_limit,
             memory_limit=memory_limit,
         )
-        submitted = await ctx.runs.submit(
-            who, run_request, api="piston", api_request={"version": body.version}
-        )
+        return run_request, {"version": body.version}
+
+    try:
+        who = credentials(authorization, address_of(request), guest_id(request))
+        submitted = await ctx.runs.submit(who, build, api="piston")
     except (BadRequest, RequestError, NoCapacity) as exc:
         return _refusal(exc)
+    assert language is not None
     result = (await asyncio.shield(submitted.done)).result
     return JSONResponse(
         answer(
