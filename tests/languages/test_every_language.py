@@ -9,13 +9,14 @@ language of the contract must run (``scripts/setup`` installs them all by defaul
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from execbox.engine import Engine
 from execbox.languages import LanguageRegistry
 from execbox.results import Status
+from execbox.sandbox.factory import create_backend
 from execbox.settings import Settings
 from tests.conftest import Runner, make_runner, make_settings
 from tests.languages.programs import PROGRAMS
@@ -25,15 +26,18 @@ COMPILED = sorted(i for i, p in PROGRAMS.items() if p.syntax_error is not None)
 
 
 @pytest.fixture(scope="module")
-def native(data_dir: object, registry: LanguageRegistry) -> Iterator[Engine]:
-    from execbox.sandbox.factory import create_backend
+def settings(data_dir: Path) -> Settings:
+    """The native backend's, whatever the session's backend (and the ``leftovers`` check's)."""
+    return make_settings(data_dir, backend="native")
 
-    settings: Settings = make_settings(data_dir, backend="native")  # type: ignore[arg-type]
-    yield Engine(settings, registry, create_backend(settings))
+
+@pytest.fixture(scope="module")
+def native(settings: Settings, registry: LanguageRegistry) -> Engine:
+    return Engine(settings, registry, create_backend(settings))
 
 
 @pytest.fixture
-def run(native: Engine) -> Runner:
+def run(native: Engine, leftovers: None) -> Runner:
     return make_runner(native)
 
 
