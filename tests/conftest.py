@@ -25,12 +25,14 @@ from execbox.sandbox.native.backend import close_all
 from execbox.sandbox.native.cgroups import CgroupTree
 from execbox.settings import Settings
 from tests import scratch
+from tests.host_processes import processes_of_uids
 from tests.null_backend import ENV_VAR as NULL_BACKEND_VAR
 from tests.null_backend import NullBackend
 
 # A uid range of this test session's own, so checks for leftover processes see only ours.
 UID_BASE = 2_000_000 + (os.getpid() % 5000) * 64
 UID_COUNT = 64
+SANDBOX_UIDS = range(UID_BASE, UID_BASE + UID_COUNT)
 BACKENDS = ["native", pytest.param("docker", marks=pytest.mark.docker)]
 
 
@@ -136,25 +138,6 @@ def run(engine: Engine, leftovers: None) -> Runner:
     return make_runner(engine)
 
 
-def sandbox_processes() -> list[str]:
-    """Processes on this host running as one of this session's sandbox uids."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("Uid:"):
-                uid = int(line.split()[1])
-                if UID_BASE <= uid < UID_BASE + UID_COUNT:
-                    state = [ln for ln in status.splitlines() if ln.startswith(("State", "PPid"))]
-                    found.append(f"{entry.name} uid={uid} {status.splitlines()[0]} {state}")
-    return found
-
-
 def own_cgroups(name: str = "execbox") -> list[str]:
     """This process's step cgroups, wherever this host puts them (v1 mounts, the v2 root or
     the cgroup delegated to this process)."""
@@ -175,9 +158,9 @@ def leftovers(settings: Settings) -> Iterator[None]:
     yield
     close_all()  # the warm sandboxes started ahead of time (the next step starts them again)
     deadline = time.monotonic() + 1.0
-    while sandbox_processes() and time.monotonic() < deadline:
+    while processes_of_uids(SANDBOX_UIDS) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert sandbox_processes() == []
+    assert processes_of_uids(SANDBOX_UIDS) == []
     assert own_cgroups(settings.cgroup_name) == []
     runs = settings.runs_dir
     assert not runs.exists() or list(runs.iterdir()) == []

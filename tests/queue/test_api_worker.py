@@ -16,6 +16,7 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.host_processes import process_uid
 from tests.queue.conftest import NOBODY, Cluster, wait_final
 
 RUN = "/api/editor/run"
@@ -23,13 +24,6 @@ RUN = "/api/editor/run"
 
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def _uid_of(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Uid:"):
-            return int(line.split()[1])
-    raise AssertionError("no Uid line")
 
 
 def test_api_node_loads_no_sandbox_code() -> None:
@@ -58,7 +52,7 @@ def test_api_node_loads_no_sandbox_code() -> None:
 def test_sync_and_async_runs_on_an_unprivileged_api_node(cluster: Cluster) -> None:
     worker = cluster.worker(concurrency=2)
     api = cluster.api(user=NOBODY)
-    assert _uid_of(api.pid) == NOBODY
+    assert process_uid(api.pid) == NOBODY
     key = cluster.user_key("ada")
     client = api.http()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from execbox.sandbox.native.cgroups import CgroupTree
+from tests.host_processes import HostProcess, processes_of_uids
 from tests.queue.conftest import UID_BASE, Cluster, Proc, wait_final
 
 SLOW = "import time\nprint('started', flush=True)\ntime.sleep(20)\nprint('finished')"
@@ -22,24 +23,12 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def _sandbox_pids(*, runs_only: bool = False) -> list[int]:
+def _sandbox_pids(*, runs_only: bool = False) -> list[HostProcess]:
     """Host processes running as one of this test session's sandbox uids; ``runs_only``:
     but bubblewrap's, so not those of a sandbox started ahead of time and waiting (it is
     bubblewrap alone until a run takes it: then the init and the program run)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        if runs_only and status.startswith("Name:\tbwrap\n"):
-            continue
-        for line in status.splitlines():
-            if line.startswith("Uid:") and UID_BASE <= int(line.split()[1]) < UID_BASE + 64:
-                found.append(int(entry.name))
-    return found
+    found = processes_of_uids(range(UID_BASE, UID_BASE + 64))
+    return [p for p in found if not (runs_only and p.name == "bwrap")]
 
 
 def _owned_by(pid: int, cluster: Cluster) -> list[Path]:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.host_processes import processes_of_uids
 from tests.scaleout.netns import TestHost
 from tests.scaleout.nodes import CGROUP_NAME, UID_BASE, Deployment
-from tests.scaleout.sandboxes import mounts_under, processes_of_uids
+from tests.scaleout.sandboxes import mounts_under
 from tests.scaleout.services import (
     PostgresCluster,
     RedisServer,
@@ -93,9 +94,9 @@ def deployment(
             if stuck:  # shown with the test's output; the SIGTERM test checks the exit
                 print("not ended by SIGTERM within 60 s:\n" + "\n".join(stuck), file=sys.stderr)
             deadline = time.monotonic() + 5
-            while processes_of_uids(SESSION_UIDS) and time.monotonic() < deadline:
+            while processes_of_uids(SESSION_UIDS, zombies=False) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            left = processes_of_uids(SESSION_UIDS)
+            left = processes_of_uids(SESSION_UIDS, zombies=False)
             # What a SIGKILLed worker left stays until a worker starts on its host again
             # (a test of its own checks that); on other hosts nothing may be left.
             kept = [h.data_dir for h in (service.local, service.remote) if not h.killed]

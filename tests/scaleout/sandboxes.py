@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from execbox.sandbox.leftovers import owner_alive, process_start
+from tests.host_processes import process_uid
 
 
 def _cmdline(pid: str) -> list[str]:
@@ -23,17 +24,6 @@ def _cmdline(pid: str) -> list[str]:
             return handle.read().decode(errors="replace").split("\0")
     except OSError:
         return []
-
-
-def process_uid(pid: str | int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("Uid:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def _dead(pid: str) -> bool:
@@ -58,16 +48,6 @@ def programs_with(token: str, uid_range: range | None = None) -> set[str]:
             if uid_range is None or uid in uid_range:
                 found.add(f"{pid}.{process_start(int(pid))}")
     return found
-
-
-def processes_of_uids(uid_range: range) -> list[str]:
-    """``pid cmdline`` of every live process (not a zombie) running as a uid of
-    ``uid_range``."""
-    return [
-        f"{entry.name} {' '.join(_cmdline(entry.name))}"
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and process_uid(entry.name) in uid_range and not _dead(entry.name)
-    ]
 
 
 class AttemptCounter:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.host_processes import process_uid
 from tests.scaleout.client import (
     all_final_and_counted_once,
     auth,
@@ -36,7 +37,6 @@ from tests.scaleout.sandboxes import (
     AttemptCounter,
     cgroup_leftovers,
     mount_leftovers,
-    process_uid,
     rundir_leftovers,
 )
 from tests.scaleout.services import PostgresCluster, RedisServer

@@ -12,27 +12,12 @@ import httpx
 
 from execbox.sandbox.leftovers import owner_tag
 from tests import scratch
+from tests.host_processes import processes_of_uids
 from tests.sandbox.test_leftovers import _cgroups_of
 from tests.service.conftest import UID_BASE, auth
 from tests.service.test_end_to_end import RUN, ServeProcess, cli_user
 
-UID_COUNT = 64  # ServeProcess's
-
-
-def _processes() -> list[int]:
-    """Processes running as one of the services' sandbox uids."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("Uid:") and UID_BASE <= int(line.split()[1]) < UID_BASE + UID_COUNT:
-                found.append(int(entry.name))
-    return found
+SERVE_UIDS = range(UID_BASE, UID_BASE + 64)  # ServeProcess's
 
 
 def _warm_dirs(data_dir: Path, tag: str) -> list[Path]:
@@ -63,15 +48,15 @@ def _serve_with_warm_sandboxes(data_dir: Path, database_url: str) -> tuple[Serve
     runs = str(data_dir / "runs")
     assert [m for m in scratch.mounts_under(data_dir / "runs") if f"{tag}_warm-" in m], runs
     assert [c for c in _cgroups_of(tag) if "_warm-" in c]
-    assert _processes() != []
+    assert processes_of_uids(SERVE_UIDS) != []
     return serve, tag
 
 
 def _nothing_left(data_dir: Path, tag: str) -> None:
     deadline = time.monotonic() + 5
-    while _processes() and time.monotonic() < deadline:
+    while processes_of_uids(SERVE_UIDS) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes() == []
+    assert processes_of_uids(SERVE_UIDS) == []
     assert _warm_dirs(data_dir, tag) == []
     assert [m for m in scratch.mounts_under(data_dir / "runs") if tag in m] == []
     assert _cgroups_of(tag) == []
@@ -93,9 +78,9 @@ def test_what_a_killed_service_kept_warm_is_removed_at_the_next_start(
     # Its sandboxes' processes die with it (bubblewrap's --die-with-parent); their run
     # dirs, mounts and cgroups stay, for lack of a chance to clean up.
     deadline = time.monotonic() + 5
-    while _processes() and time.monotonic() < deadline:
+    while processes_of_uids(SERVE_UIDS) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes() == []
+    assert processes_of_uids(SERVE_UIDS) == []
     assert len(_warm_dirs(data_dir, tag)) >= 2
     assert [m for m in scratch.mounts_under(data_dir / "runs") if f"{tag}_warm-" in m]
     assert [c for c in _cgroups_of(tag) if "_warm-" in c]
