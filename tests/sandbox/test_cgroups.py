@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from execbox.errors import SandboxUnavailable
-from execbox.limits import MIB, resolve_limits
+from execbox.limits import MIB, LimitOverrides, Limits, resolve_limits
 from execbox.results import Status
 from execbox.sandbox.native import cgroup2
 from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
@@ -276,3 +276,82 @@ def test_on_v2_socket_buffers_are_charged_to_the_run(run: Runner, backend_name: 
     # buffers are charged to the run's cgroup does its peak memory grow with them.
     assert queued >= 8 * MIB
     assert idle.memory_used + queued // 2 <= result.memory_used <= 64 * MIB
+
+
+BURN = """
+import sys, time
+sys.stdin.readline()  # joined the cgroup: go
+start = time.process_time()
+touched = bytearray(int(sys.argv[2]) << 20)
+for i in range(0, len(touched), 4096):
+    touched[i] = 1
+while time.process_time() - start < float(sys.argv[1]):
+    pass
+print("burnt", flush=True)
+"""
+
+
+def _burn_in(cgroup: Cgroup, cpu_s: float, memory_mb: int) -> None:
+    """A host process of this test's own (no user code) that joins ``cgroup``, then uses
+    ``cpu_s`` of CPU and touches ``memory_mb`` of memory there."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BURN, str(cpu_s), str(memory_mb)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for directory in cgroup.directories():
+            (directory / "cgroup.procs").write_text(str(proc.pid))
+        out, _ = proc.communicate("go\n", timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out == "burnt\n"
+
+
+def _limits_of(tmp_path: Path, memory_mb: int) -> Limits:
+    return resolve_limits(
+        Settings(data_dir=tmp_path), request=LimitOverrides(memory_limit_mb=memory_mb)
+    )
+
+
+def _peak_resettable(version: int) -> bool:
+    """v1 resets ``memory.max_usage_in_bytes``; v2's ``memory.peak`` resets from Linux 6.12."""
+    major, minor = (int(p) for p in os.uname().release.split(".")[:2])
+    return version == 1 or (major, minor) >= (6, 12)
+
+
+def test_a_steps_cpu_and_memory_are_counted_from_its_start_not_the_sandboxs_setup(
+    tmp_path: Path,
+) -> None:
+    """What a sandbox's setup uses in its cgroup before the step (bubblewrap's namespaces
+    and mounts; a warm sandbox's, long before) is not the program's: a step's figures
+    count from :meth:`Cgroup.start_accounting` on."""
+    tree = CgroupTree.detect("execbox")
+    tree.prepare()
+    cgroup = tree.create(f"acct{os.getpid()}", _limits_of(tmp_path, 256))
+    try:
+        _burn_in(cgroup, 0.4, 96)  # the "setup": 400 ms of CPU, 96 MB touched
+        before = cgroup.stats()
+        assert before.cpu_time_ns >= 350_000_000
+        assert before.memory_peak_bytes >= 96 * MIB
+        cgroup.start_accounting()
+        _burn_in(cgroup, 0.05, 8)  # the "step": 50 ms, 8 MB
+        step = cgroup.stats()
+        # the step's own CPU (with its interpreter's start), none of the setup's 400 ms
+        assert 45_000_000 <= step.cpu_time_ns <= 250_000_000
+        if _peak_resettable(cgroup.version):
+            assert 8 * MIB <= step.memory_peak_bytes <= 64 * MIB
+    finally:
+        cgroup.destroy()
+
+
+def test_a_runs_cpu_time_is_its_programs_not_its_sandboxs(run: Runner, backend_name: str) -> None:
+    """A C program that does nothing uses well under a millisecond of CPU; the sandbox's
+    setup (some milliseconds of bubblewrap's work, in the same cgroup) is not counted."""
+    if backend_name != "native":
+        pytest.skip("the native backend's own cgroups")
+    results = [run("c", "int main(void) { return 0; }\n") for _ in range(3)]
+    assert all(r.status is Status.OK for r in results), results
+    assert min(r.cpu_time_ms for r in results) < 2.0, [r.cpu_time_ms for r in results]

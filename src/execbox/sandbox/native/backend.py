@@ -362,6 +362,7 @@ class NativeBackend:
                 assert live is not None
                 pump = live.pump_input(stdin_w, functools.partial(os.close, stdin_w))
             # Live input (stdin_w) carries the upfront stdin too, first: the memfd is not used.
+            sandbox.cgroup.start_accounting()  # the run's CPU and memory, not the setup's
             sandbox.go(spec, b"" if stdin_w >= 0 else step.stdin)
             with pump:
                 stdin_w = -1  # the pump owns it now

@@ -90,6 +90,33 @@ class Cgroup:
         self.version = version
         self.dirs = dirs
         self._procs = next(iter(dirs.values())) / "cgroup.procs"
+        self._cpu_base_ns = 0
+        self._peak_fd = -1
+        """v2: a ``memory.peak`` descriptor reset when accounting started (its own peak)."""
+
+    def start_accounting(self) -> None:
+        """From now on :meth:`stats` counts only what comes next: the program, not the
+        sandbox's own setup (bubblewrap's namespaces and mounts, charged to this cgroup
+        before the step starts, and for a warm sandbox long before).  CPU time is counted
+        from here; the memory peak is reset to what is charged now (v1, and v2 on kernels
+        with a resettable ``memory.peak``; an older v2 keeps the whole peak)."""
+        if self.version == 2:
+            d = self.dirs["memory"]
+            self._cpu_base_ns = _keyed(d / "cpu.stat", "usage_usec") * 1000
+            with contextlib.suppress(OSError):
+                fd = os.open(d / "memory.peak", os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"reset")  # this descriptor's peak, from now (Linux 6.12+)
+                except OSError:
+                    os.close(fd)
+                else:
+                    self._peak_fd = fd
+            return
+        self._cpu_base_ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage")
+        mem = self.dirs["memory"]
+        for name in ("memory.max_usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes"):
+            with contextlib.suppress(OSError):
+                _write(mem / name, "0")  # v1: the peak restarts from the usage now
 
     def directories(self) -> list[Path]:
         """One directory per hierarchy: a process joins the cgroup by joining each."""
@@ -104,13 +131,15 @@ class Cgroup:
     def stats(self) -> CgroupStats:
         if self.version == 2:
             d = self.dirs["memory"]
-            peak = _read_int(d / "memory.peak", -1)
+            peak = self._own_peak()
+            if peak < 0:
+                peak = _read_int(d / "memory.peak", -1)
             if peak < 0:
                 peak = _read_int(d / "memory.current")
             return CgroupStats(
                 memory_peak_bytes=peak,
                 oom_kills=_keyed(d / "memory.events", "oom_kill"),
-                cpu_time_ns=_keyed(d / "cpu.stat", "usage_usec") * 1000,
+                cpu_time_ns=self._since_start(_keyed(d / "cpu.stat", "usage_usec") * 1000),
             )
         mem = self.dirs["memory"]
         # v2's memory.peak includes socket buffers; v1 counts them apart.
@@ -118,8 +147,27 @@ class Cgroup:
         return CgroupStats(
             memory_peak_bytes=_read_int(mem / "memory.max_usage_in_bytes") + sockets,
             oom_kills=_keyed(mem / "memory.oom_control", "oom_kill"),
-            cpu_time_ns=_read_int(self.dirs["cpuacct"] / "cpuacct.usage"),
+            cpu_time_ns=self._since_start(_read_int(self.dirs["cpuacct"] / "cpuacct.usage")),
         )
+
+    def _since_start(self, usage_ns: int) -> int:
+        return max(0, usage_ns - self._cpu_base_ns)
+
+    def _own_peak(self) -> int:
+        """The peak since :meth:`start_accounting` through its descriptor (v2), or -1."""
+        if self._peak_fd < 0:
+            return -1
+        try:
+            return int(os.pread(self._peak_fd, 64, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1
+        finally:
+            self._close_peak()
+
+    def _close_peak(self) -> None:
+        if self._peak_fd >= 0:
+            close_fd, self._peak_fd = self._peak_fd, -1
+            os.close(close_fd)
 
     def kill(self, timeout_s: float = 5.0) -> None:
         """SIGKILL every process in the cgroup until none is left."""
@@ -141,6 +189,7 @@ class Cgroup:
 
     def destroy(self) -> None:
         """Kill what is left and remove the directories (retrying while the kernel lets go)."""
+        self._close_peak()
         self.kill()
         for directory in CgroupTree._distinct(self.dirs.values()):
             _rmdir_retry(directory)

@@ -23,8 +23,10 @@
  * [ARGS...].  The program and its limits come after the sandbox is made, so a sandbox
  * can be started ahead of time, before anyone knows what it will run.
  * Report, one line on STATUS_FD:
- *   "exit CODE WALL_NS\n" | "signal NUMBER WALL_NS\n" | "exec-error ERRNO 0\n"
+ *   "exit CODE WALL_NS CPU_NS\n" | "signal NUMBER WALL_NS CPU_NS\n" | "exec-error ERRNO 0\n"
  *   | "sandbox-error ERRNO 0 WHAT\n"
+ * CPU_NS is the CPU time of the program and of every process it started (all reaped
+ * by now): the run's own, without the sandbox's setup or teardown.
  * "sandbox-error" is the init itself failing before or around the program (a limit
  * it could not set, a fork or wait that failed): the sandbox's failure, which the
  * host reports as internal_error, never as the program's exit status.
@@ -192,13 +194,18 @@ int main(int argc, char **argv) {
     }
     long long wall = now_ns() - start;
     end_the_rest();
+    struct rusage used;
+    long long cpu_ns = 0;
+    if (getrusage(RUSAGE_CHILDREN, &used) == 0)
+        cpu_ns = ((long long)used.ru_utime.tv_sec + used.ru_stime.tv_sec) * 1000000000LL +
+              ((long long)used.ru_utime.tv_usec + used.ru_stime.tv_usec) * 1000LL;
     /* Ours are the last write ends of the sandbox's 0-2 inside it. */
     close(0);
     close(1);
     close(2);
     if (WIFSIGNALED(status))
-        dprintf(status_fd, "signal %d %lld\n", WTERMSIG(status), wall);
+        dprintf(status_fd, "signal %d %lld %lld\n", WTERMSIG(status), wall, cpu_ns);
     else
-        dprintf(status_fd, "exit %d %lld\n", WEXITSTATUS(status), wall);
+        dprintf(status_fd, "exit %d %lld %lld\n", WEXITSTATUS(status), wall, cpu_ns);
     return 0;
 }

@@ -142,7 +142,7 @@ def _supervise(
             if reported:
                 break
     stats = cgroup.stats()
-    kind, number, wall_ns, what = _parse_report(bytes(report))
+    kind, number, wall_ns, cpu_ns, what = _parse_report(bytes(report))
     if kind == "sandbox-error":
         raise SandboxError(f"the sandbox's init failed: {what}: {os.strerror(number)}")
     stopped = live is not None and live.stopped
@@ -158,7 +158,8 @@ def _supervise(
         )
     if kind is None:
         sig = signal.SIGKILL  # we (or the OOM killer) killed it before it could report
-    cpu_ms = stats.cpu_time_ns / 1e6
+    # init's count is the program's own; without a report, the cgroup's (from the start)
+    cpu_ms = (cpu_ns if cpu_ns is not None else stats.cpu_time_ns) / 1e6
     if cpu_limited(sig, cpu_ms, limits):
         timed_out = True
     end = ended_at if ended_at is not None else time.monotonic()
@@ -205,20 +206,24 @@ def _stop(pidfd: int, cgroup: Cgroup) -> None:
     cgroup.kill()
 
 
-def _parse_report(report: bytes) -> tuple[str | None, int, int, str]:
-    """init's first line: ``exit N WALL_NS``, ``signal N WALL_NS``, ``exec-error ERRNO 0``
-    or ``sandbox-error ERRNO 0 WHAT`` (the init itself failed; see init.c)."""
+def _parse_report(report: bytes) -> tuple[str | None, int, int, int | None, str]:
+    """init's first line: ``exit N WALL_NS CPU_NS``, ``signal N WALL_NS CPU_NS``,
+    ``exec-error ERRNO 0`` or ``sandbox-error ERRNO 0 WHAT`` (the init itself failed; see
+    init.c): kind, number, wall and CPU time (``None`` when the line has none), what."""
     line = report.split(b"\n", 1)[0].decode(errors="replace").split()
+    cpu: str | None = None
     if line[:1] == ["sandbox-error"] and len(line) == 4:
         what = line[3]
-    elif len(line) == 3 and line[0] in ("exit", "signal", "exec-error"):
+    elif len(line) == 4 and line[0] in ("exit", "signal"):
+        what, cpu = "", line[3]
+    elif len(line) == 3 and line[0] == "exec-error":
         what = ""
     else:
-        return None, 0, 0, ""
+        return None, 0, 0, None, ""
     try:
-        return line[0], int(line[1]), int(line[2]), what
+        return line[0], int(line[1]), int(line[2]), int(cpu) if cpu else None, what
     except ValueError:
-        return None, 0, 0, ""
+        return None, 0, 0, None, ""
 
 
 def read_child_pid(json_r: int, proc: subprocess.Popen[bytes]) -> int | None:
