@@ -1,5 +1,8 @@
 """The native backend: bubblewrap namespaces + execbox's own cgroups, no daemon.
 
+What it needs of the host is set up once per process, before the first step
+(:mod:`.host`: root, bubblewrap, the cgroup tree, the static init and launcher).
+
 Theory of operation, for one step:
 
 1. A cgroup is made for the step with its memory (no swap), CPU and PIDs limits.
@@ -42,17 +45,17 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from execbox.errors import SandboxError, SandboxUnavailable
+from execbox.errors import SandboxError
 from execbox.languages.registry import HOST_PATH, Language
 from execbox.limits import Limits
 from execbox.live import LiveStep
 from execbox.sandbox import rundir
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.boundary import sandbox_boundary
-from execbox.sandbox.initbin import static_binary
-from execbox.sandbox.native import bwrap, rootfs, seccomp, started, teardown
+from execbox.sandbox.native import bwrap, host, rootfs, seccomp, started, teardown
 from execbox.sandbox.native.bwrap import Key
-from execbox.sandbox.native.cgroups import Cgroup, CgroupTree
+from execbox.sandbox.native.cgroups import Cgroup
+from execbox.sandbox.native.host import Host
 from execbox.sandbox.native.pool import WarmPool
 from execbox.sandbox.native.started import Started
 from execbox.sandbox.native.supervise import close_quiet, supervise
@@ -63,8 +66,6 @@ from execbox.sandbox.uids import Lease, UidPool
 from execbox.settings import Settings
 from execbox.timing import Marks, phase, record
 
-INIT_SOURCE = Path(__file__).with_name("init.c")
-LAUNCH_SOURCE = Path(__file__).with_name("launch.c")
 log = logging.getLogger(__name__)
 
 
@@ -110,12 +111,8 @@ class NativeBackend:
         self.settings = settings
         self.uids = UidPool(settings.sandbox_uid_base, settings.sandbox_uid_count)
         self._ready_lock = threading.Lock()
-        self._cgroups: CgroupTree | None = None
-        self._init: Path | None = None
-        self._launcher: Path | None = None
+        self._host: Host | None = None
         self._roots: dict[tuple[str, ...], Path] = {}
-        self._device_nodes = True
-        self._bwrap: str | None = None
         self._pool: WarmPool[Key, _Warm] | None = None
         self._teardowns = Teardowns()
         _BACKENDS.add(self)
@@ -129,39 +126,15 @@ class NativeBackend:
 
     # --- set-up, once per process ----------------------------------------------------------
 
-    def _prepare(self) -> CgroupTree:
+    def _prepare(self) -> Host:
         with self._ready_lock:
-            if self._cgroups is None:
-                if os.geteuid() != 0:
-                    raise SandboxUnavailable(
-                        "the native sandbox needs root (to create cgroups and lend uids)"
-                    )
-                bwrap = shutil.which(self.settings.bwrap_path)
-                if bwrap is None:
-                    raise SandboxUnavailable(
-                        "bubblewrap is not installed: apt-get install bubblewrap"
-                    )
-                tree = CgroupTree.detect(self.settings.cgroup_name)
-                tree.prepare()
-                if self.settings.cgroup_favor_dynmods:
-                    tree.favor_dynamic_changes()
-                _traversable(self.settings.data_dir)
-                self.settings.runs_dir.mkdir(parents=True, exist_ok=True)
-                os.chmod(self.settings.runs_dir, 0o711)
-                rundir.remove_stale(self.settings.runs_dir)
-                self._init = static_binary(INIT_SOURCE, self.settings.data_dir, "execbox-init")
-                self._launcher = static_binary(
-                    LAUNCH_SOURCE, self.settings.data_dir, "execbox-launch"
-                )
-                self._device_nodes = rootfs.device_nodes_allowed(self.settings.data_dir)
-                self._bwrap = bwrap
-                self._cgroups = tree
-            return self._cgroups
+            if self._host is None:
+                self._host = host.prepare(self.settings)
+            return self._host
 
-    def _root_dir(self, mounts: tuple[str, ...]) -> Path:
+    def _root_dir(self, init: Path, mounts: tuple[str, ...]) -> Path:
         if mounts not in self._roots:
-            assert self._init is not None
-            self._roots[mounts] = rootfs.build_root(self.settings.data_dir, self._init, mounts)
+            self._roots[mounts] = rootfs.build_root(self.settings.data_dir, init, mounts)
         return self._roots[mounts]
 
     # --- the protocol -----------------------------------------------------------------------
@@ -183,7 +156,7 @@ class NativeBackend:
 
     @sandbox_boundary("running a step in the sandbox")
     def run_step(self, workspace: Workspace, step: StepSpec) -> StepOutcome:
-        tree = self._prepare()
+        tree = self._prepare().cgroups
         handle = workspace.handle
         assert isinstance(handle, _NativeWorkspace)
         argv = self._resolve(step.argv)
@@ -271,39 +244,7 @@ class NativeBackend:
         return language.host_version  # the sandbox runs the host's toolchains
 
     def checks(self) -> Iterator[Check]:
-        bwrap = shutil.which(self.settings.bwrap_path)
-        yield Check(
-            "bubblewrap",
-            bwrap is not None,
-            bwrap or "not found",
-            "apt-get install bubblewrap",
-        )
-        yield Check("root", os.geteuid() == 0, f"euid {os.geteuid()}", "run execbox as root")
-        try:
-            tree = CgroupTree.detect(self.settings.cgroup_name)
-            yield Check("cgroups", True, tree.describe())
-            if self.settings.cgroup_favor_dynmods:
-                fast = tree.favor_dynamic_changes()
-                yield Check(
-                    "fast cgroup moves",
-                    fast,
-                    "favordynmods on"
-                    if fast
-                    else "cgroup2 favordynmods unavailable (slower starts)",
-                    "Linux 6.0+ with a cgroup2 mount, or set EXECBOX_CGROUP_FAVOR_DYNMODS=false",
-                )
-        except SandboxUnavailable as exc:
-            yield Check("cgroups", False, str(exc), "mount cgroups (see the message)")
-        try:
-            userns = int(Path("/proc/sys/user/max_user_namespaces").read_text())
-        except (OSError, ValueError):
-            userns = 0
-        yield Check(
-            "user namespaces",
-            userns > 0,
-            f"max_user_namespaces={userns}",
-            "sysctl -w user.max_user_namespaces=15000",
-        )
+        return host.checks(self.settings)
 
     # --- one step ---------------------------------------------------------------------------
 
@@ -317,10 +258,6 @@ class NativeBackend:
             raise SandboxError(f"{program} is not installed on this host")
         return [os.path.realpath(found), *argv[1:]]
 
-    def _bwrap_path(self) -> str:
-        assert self._bwrap is not None
-        return self._bwrap
-
     def _start(
         self,
         key: Key,
@@ -333,13 +270,13 @@ class NativeBackend:
 
         The launcher joins the cgroup, drops to the run's uid and execs bubblewrap: with
         no uid change in Popen itself, Python can vfork instead of copying this process."""
-        assert self._launcher is not None
-        root = self._root_dir(key.mounts)
+        ready = self._prepare()
+        root = self._root_dir(ready.init, key.mounts)
         root_dev = root / "dev"
-        host_devices = "-" if self._device_nodes else ",".join(rootfs.DEVICES)
+        host_devices = "-" if ready.device_nodes else ",".join(rootfs.DEVICES)
         return started.start(
-            [str(self._launcher), str(uid), str(root_dev), host_devices],
-            lambda fds: bwrap.command(self._bwrap_path(), key, root, run_dir.path, fds),
+            [str(ready.launcher), str(uid), str(root_dev), host_devices],
+            lambda fds: bwrap.command(ready.bwrap, key, root, run_dir.path, fds),
             cgroup,
             seccomp_fd=seccomp.filter_fd if self.settings.seccomp else None,
             input_pipe=live is not None and live.takes_input,
@@ -381,7 +318,7 @@ class NativeBackend:
     # --- warm sandboxes ---------------------------------------------------------------------
 
     def _make_warm(self, key: Key) -> _Warm | None:
-        tree = self._prepare()
+        tree = self._prepare().cgroups
         try:
             lease = self.uids.acquire()
         except SandboxError:
@@ -436,16 +373,3 @@ def close_all() -> None:
     for backend in list(_BACKENDS):
         backend.close()
     teardown.settle_all()  # those of backends already gone, too
-
-
-def _traversable(data_dir: Path) -> None:
-    """The sandbox user must reach the run directory, init and /etc by path: make the data
-    dir traversable (not listable) and check its parents."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o711)  # traversable, not listable
-    for parent in data_dir.parents:
-        if not os.stat(parent).st_mode & 0o001:
-            raise SandboxUnavailable(
-                f"{parent} is not traversable by other users, so sandboxes cannot reach "
-                f"the data dir {data_dir}: chmod o+x {parent} or set EXECBOX_DATA_DIR elsewhere"
-            )
