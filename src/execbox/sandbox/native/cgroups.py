@@ -1,4 +1,5 @@
-"""One cgroup per sandboxed step: limits in, accounting out, everything killed at the end.
+"""Where a host's step cgroups go, and making one with its limits (one cgroup per sandboxed
+step; the step's own cgroup, its accounting and its end: :mod:`.stepcgroup`).
 
 Both hierarchies are supported.  cgroup v1 (this project's CI host) mounts each
 controller separately (``cpu`` and ``cpuacct`` may or may not share a mount), so
@@ -19,194 +20,23 @@ on a kernel booted with ``cgroup.memory=nosocket``, which execbox refuses.
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from execbox.errors import SandboxUnavailable
 from execbox.limits import Limits
 from execbox.sandbox.leftovers import orphans, owner_tag
 from execbox.sandbox.native import cgroup2
+from execbox.sandbox.native.stepcgroup import Cgroup, CgroupStats, distinct, write_value
 from execbox.sandbox.policy import pids_max
+
+__all__ = ["Cgroup", "CgroupStats", "CgroupTree"]
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CPU_PERIOD_US = 100_000
 # bubblewrap's own process, outside the sandbox, is in the step's cgroup too.
 BWRAP_PROCESSES = 1
-
-
-@dataclass(frozen=True)
-class CgroupStats:
-    memory_peak_bytes: int
-    oom_kills: int
-    cpu_time_ns: int
-
-
-def _write(path: Path | str, value: str) -> None:
-    # os-level calls: this runs a dozen times per sandbox, on the latency path.
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def _read(path: Path | str) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return os.read(fd, 65536).decode()
-    finally:
-        os.close(fd)
-
-
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        return int(_read(path).split()[0])
-    except (OSError, ValueError, IndexError):
-        return default
-
-
-def _keyed(path: Path, key: str) -> int:
-    """A value from a flat keyed file such as ``memory.events`` or ``cpu.stat``."""
-    try:
-        for line in _read(path).splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-class Cgroup:
-    """A step's cgroup (one directory per v1 mount, or one v2 directory)."""
-
-    def __init__(self, version: int, dirs: dict[str, Path]) -> None:
-        self.version = version
-        self.dirs = dirs
-        self._procs = next(iter(dirs.values())) / "cgroup.procs"
-        self._cpu_base_ns = 0
-        self._peak_fd = -1
-        """v2: a ``memory.peak`` descriptor reset when accounting started (its own peak)."""
-
-    def start_accounting(self) -> None:
-        """From now on :meth:`stats` counts only what comes next: the program, not the
-        sandbox's own setup (bubblewrap's namespaces and mounts, charged to this cgroup
-        before the step starts, and for a warm sandbox long before).  CPU time is counted
-        from here; the memory peak is reset to what is charged now (v1, and v2 on kernels
-        with a resettable ``memory.peak``; an older v2 keeps the whole peak)."""
-        if self.version == 2:
-            d = self.dirs["memory"]
-            self._cpu_base_ns = _keyed(d / "cpu.stat", "usage_usec") * 1000
-            with contextlib.suppress(OSError):
-                fd = os.open(d / "memory.peak", os.O_RDWR | os.O_CLOEXEC)
-                try:
-                    os.write(fd, b"reset")  # this descriptor's peak, from now (Linux 6.12+)
-                except OSError:
-                    os.close(fd)
-                else:
-                    self._peak_fd = fd
-            return
-        self._cpu_base_ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage")
-        mem = self.dirs["memory"]
-        for name in ("memory.max_usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes"):
-            with contextlib.suppress(OSError):
-                _write(mem / name, "0")  # v1: the peak restarts from the usage now
-
-    def directories(self) -> list[Path]:
-        """One directory per hierarchy: a process joins the cgroup by joining each."""
-        return CgroupTree._distinct(self.dirs.values())
-
-    def pids(self) -> list[int]:
-        try:
-            return [int(line) for line in _read(self._procs).split()]
-        except (OSError, ValueError):
-            return []
-
-    def stats(self) -> CgroupStats:
-        if self.version == 2:
-            d = self.dirs["memory"]
-            peak = self._own_peak()
-            if peak < 0:
-                peak = _read_int(d / "memory.peak", -1)
-            if peak < 0:
-                peak = _read_int(d / "memory.current")
-            return CgroupStats(
-                memory_peak_bytes=peak,
-                oom_kills=_keyed(d / "memory.events", "oom_kill"),
-                cpu_time_ns=self._since_start(_keyed(d / "cpu.stat", "usage_usec") * 1000),
-            )
-        mem = self.dirs["memory"]
-        # v2's memory.peak includes socket buffers; v1 counts them apart.
-        sockets = _read_int(mem / "memory.kmem.tcp.max_usage_in_bytes")
-        return CgroupStats(
-            memory_peak_bytes=_read_int(mem / "memory.max_usage_in_bytes") + sockets,
-            oom_kills=_keyed(mem / "memory.oom_control", "oom_kill"),
-            cpu_time_ns=self._since_start(_read_int(self.dirs["cpuacct"] / "cpuacct.usage")),
-        )
-
-    def _since_start(self, usage_ns: int) -> int:
-        return max(0, usage_ns - self._cpu_base_ns)
-
-    def _own_peak(self) -> int:
-        """The peak since :meth:`start_accounting` through its descriptor (v2), or -1."""
-        if self._peak_fd < 0:
-            return -1
-        try:
-            return int(os.pread(self._peak_fd, 64, 0).split()[0])
-        except (OSError, ValueError, IndexError):
-            return -1
-        finally:
-            self._close_peak()
-
-    def _close_peak(self) -> None:
-        if self._peak_fd >= 0:
-            close_fd, self._peak_fd = self._peak_fd, -1
-            os.close(close_fd)
-
-    def kill(self, timeout_s: float = 5.0) -> None:
-        """SIGKILL every process in the cgroup until none is left."""
-        kill_file = self.dirs["memory"] / "cgroup.kill"
-        deadline = time.monotonic() + timeout_s
-        while True:
-            pids = self.pids()
-            if not pids:
-                return
-            if self.version == 2 and kill_file.exists():
-                _write(kill_file, "1")
-            else:
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.001)
-
-    def destroy(self) -> None:
-        """Kill what is left and remove the directories (retrying while the kernel lets go)."""
-        self._close_peak()
-        self.kill()
-        for directory in CgroupTree._distinct(self.dirs.values()):
-            _rmdir_retry(directory)
-
-
-def _rmdir_retry(directory: Path, timeout_s: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            directory.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
 
 
 class CgroupTree:
@@ -291,7 +121,7 @@ class CgroupTree:
             for root in self._distinct(self.roots.values()):
                 root.mkdir(exist_ok=True)
             if self.version == 2:  # the runs' tree holds no process: no leaf needed
-                _write(self.roots["memory"] / "cgroup.subtree_control", "+memory +cpu +pids")
+                write_value(self.roots["memory"] / "cgroup.subtree_control", "+memory +cpu +pids")
         except OSError as exc:
             raise SandboxUnavailable(
                 f"cannot create cgroups under {self.roots['memory']}: {exc} (run as root)"
@@ -364,32 +194,29 @@ class CgroupTree:
         quota = max(1000, int(limits.cpu_cores * CPU_PERIOD_US))
         d = group.dirs
         if self.version == 2:
-            _write(d["memory"] / "memory.max", str(limits.memory_bytes))
-            _write(d["memory"] / "memory.swap.max", "0")
-            _write(d["cpu"] / "cpu.max", f"{quota} {CPU_PERIOD_US}")
-            _write(d["pids"] / "pids.max", str(pids_max(limits) + BWRAP_PROCESSES))
+            write_value(d["memory"] / "memory.max", str(limits.memory_bytes))
+            write_value(d["memory"] / "memory.swap.max", "0")
+            write_value(d["cpu"] / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+            write_value(d["pids"] / "pids.max", str(pids_max(limits) + BWRAP_PROCESSES))
             return
-        _write(d["memory"] / "memory.limit_in_bytes", str(limits.memory_bytes))
+        write_value(d["memory"] / "memory.limit_in_bytes", str(limits.memory_bytes))
         # v1 charges socket buffers (TCP, UDP, every protocol) only to a cgroup whose TCP
         # limit was set before the socket was made, and to a counter of their own: without
         # this, loopback sockets hold gigabytes the cgroup never sees.
-        _write(d["memory"] / "memory.kmem.tcp.limit_in_bytes", str(limits.memory_bytes))
+        write_value(d["memory"] / "memory.kmem.tcp.limit_in_bytes", str(limits.memory_bytes))
         memsw = d["memory"] / "memory.memsw.limit_in_bytes"
         if memsw.exists():
-            _write(memsw, str(limits.memory_bytes))
+            write_value(memsw, str(limits.memory_bytes))
         # Not settable on every kernel; memsw (or having no swap) already forbids swapping.
         with contextlib.suppress(OSError):
-            _write(d["memory"] / "memory.swappiness", "0")
-        _write(d["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-        _write(d["cpu"] / "cpu.cfs_quota_us", str(quota))
-        _write(d["pids"] / "pids.max", str(pids_max(limits) + BWRAP_PROCESSES))
+            write_value(d["memory"] / "memory.swappiness", "0")
+        write_value(d["cpu"] / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        write_value(d["cpu"] / "cpu.cfs_quota_us", str(quota))
+        write_value(d["pids"] / "pids.max", str(pids_max(limits) + BWRAP_PROCESSES))
 
     @staticmethod
     def _distinct(paths: Iterable[Path]) -> list[Path]:
-        seen: dict[Path, None] = {}
-        for path in paths:
-            seen.setdefault(path, None)
-        return list(seen)
+        return distinct(paths)
 
 
 def _require_socket_accounting(cmdline_file: str) -> None:
