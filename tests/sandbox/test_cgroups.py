@@ -322,6 +322,7 @@ def _peak_resettable(version: int) -> bool:
     return version == 1 or (major, minor) >= (6, 12)
 
 
+@pytest.mark.skipif(_is_v2(), reason="timed bounds; the v2 VM is emulated (~12x slower)")
 def test_a_steps_cpu_and_memory_are_counted_from_its_start_not_the_sandboxs_setup(
     tmp_path: Path,
 ) -> None:
@@ -347,6 +348,7 @@ def test_a_steps_cpu_and_memory_are_counted_from_its_start_not_the_sandboxs_setu
         cgroup.destroy()
 
 
+@pytest.mark.skipif(_is_v2(), reason="timed bounds; the v2 VM is emulated (~12x slower)")
 def test_a_runs_cpu_time_is_its_programs_not_its_sandboxs(run: Runner, backend_name: str) -> None:
     """A C program that does nothing uses well under a millisecond of CPU; the sandbox's
     setup (some milliseconds of bubblewrap's work, in the same cgroup) is not counted."""
