@@ -1,9 +1,15 @@
-"""Build (once) and locate a sandbox's tiny static init from its C source.
+"""Build (once) and locate a sandbox's tiny static helpers from their C source.
 
-Each backend has one (``native/init.c``, ``docker/init.c``).  The binary is
-compiled statically on the host with the system's C compiler into
-``<data_dir>/lib``, named by the hash of its source, so an upgrade rebuilds it
-and concurrent processes never see a half-written file.
+Each backend has an init (``native/init.c``, ``docker/init.c``); the native one also a
+launcher (``native/launch.c``).  Each is compiled statically on the host into
+``<data_dir>/lib``, named by the hash of its source and compiler, so an upgrade rebuilds
+it and concurrent processes never see a half-written file.
+
+musl's ``musl-gcc`` is used when it is installed (``apt-get install musl-tools``), the
+system's ``gcc`` otherwise.  Every run execs these helpers, and glibc's start-up (static
+too) identifies the CPU with dozens of ``CPUID`` instructions, each a trip to the
+hypervisor on a virtual machine: on the reference VM an empty glibc program takes
+0.66 ms of CPU per exec, a musl one 0.07 ms.
 """
 
 from __future__ import annotations
@@ -20,13 +26,13 @@ from execbox.errors import SandboxUnavailable
 
 def static_binary(source: Path, data_dir: Path, name: str) -> Path:
     """The path of ``source`` compiled statically as ``<data_dir>/lib/<name>-<hash>``."""
-    code = source.read_bytes()
-    target = data_dir / "lib" / f"{name}-{hashlib.sha256(code).hexdigest()[:16]}"
-    if target.is_file():
-        return target
-    compiler = shutil.which("gcc") or shutil.which("cc")
+    compiler = c_compiler()
     if compiler is None:
         raise SandboxUnavailable(f"no C compiler to build {name}: apt-get install gcc")
+    digest = hashlib.sha256(source.read_bytes() + b"\0" + Path(compiler).name.encode())
+    target = data_dir / "lib" / f"{name}-{digest.hexdigest()[:16]}"
+    if target.is_file():
+        return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-")
@@ -51,3 +57,8 @@ def static_binary(source: Path, data_dir: Path, name: str) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def c_compiler() -> str | None:
+    """The compiler for the helpers: musl's when installed (the fastest start), else gcc."""
+    return shutil.which("musl-gcc") or shutil.which("gcc") or shutil.which("cc")
