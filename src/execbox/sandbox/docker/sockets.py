@@ -27,7 +27,7 @@ _warned: set[str] = set()
 
 
 def memory_cgroup(pid: int, proc: Path = Path("/proc")) -> Path | None:
-    """The cgroup v1 memory directory of ``pid``; None if it is gone or not in one."""
+    """The cgroup v1 memory directory of ``pid``; None if it is gone, ended or not in one."""
     try:
         lines = (proc / str(pid) / "cgroup").read_text().splitlines()
     except OSError:
@@ -35,7 +35,9 @@ def memory_cgroup(pid: int, proc: Path = Path("/proc")) -> Path | None:
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if "memory" in controllers.split(","):
-            return MEMORY_ROOT / path.lstrip("/")
+            # An ended process (a zombie till reaped) shows the root: a container never runs
+            # there, and the root's limits are the host's, never to be written.
+            return MEMORY_ROOT / path.lstrip("/") if path.strip("/") else None
     return None
 
 
