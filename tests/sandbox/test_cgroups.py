@@ -386,6 +386,6 @@ def test_a_runs_cpu_time_is_its_programs_not_its_sandboxs(
         assert setups_ms  # the run step's is the last (after the compile step's)
         pairs.append((result.cpu_time_ms, setups_ms[-1]))
     # Counted with the setup, a run's CPU would be over its setup's (twice it and more
-    # here); the program's own is a part of it (under half here, 0.14-0.64 in the
+    # here); the program's own is a part of it (under half here, 0.14-0.72 in the
     # emulated cgroup-v2 VM).
     assert min(cpu / setup for cpu, setup in pairs) < 0.75, pairs
