@@ -22,6 +22,7 @@ from execbox.program import SourceFile, as_files, layout, sources_of
 from execbox.results import RawOutput, RunResult, Status
 from execbox.results import decode_output as decode
 from execbox.sandbox.base import SandboxBackend, StepOutcome, StepSpec, Workspace
+from execbox.sandbox.foreground import in_foreground
 from execbox.sandbox.policy import cpu_limited
 from execbox.settings import Settings
 from execbox.verdict import classify, signal_name
@@ -39,6 +40,7 @@ class Engine:
         self.registry = registry
         self.backend = backend
 
+    @in_foreground
     def run(
         self,
         language: Language,

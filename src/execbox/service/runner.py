@@ -40,6 +40,7 @@ from execbox.dispatch.base import Execute
 from execbox.errors import NoCapacity
 from execbox.languages import LanguageRegistry
 from execbox.live import LiveRun, OutputSink
+from execbox.sandbox import foreground
 from execbox.service.admission import Admission, Build
 from execbox.service.auth import Caller, Credentials, credentials, identify
 from execbox.service.errors import RunNotFound
@@ -115,13 +116,14 @@ class RunService:
         that admits the run.  ``api`` names the front door (recorded with the run);
         ``api_request`` is whatever that front door needs kept to show the run later.
         """
-        submitted = await self.submit(who, request, api=api, api_request=api_request)
-        # shield: the run finishes and is stored even if the client hangs up
-        finished = await asyncio.shield(submitted.done)
-        return RunResponse(
-            **RunView.of(finished.run_id, finished.result).model_dump(),
-            usage=Usage.of(submitted.caller.plan, finished.runs_today),
-        )
+        with foreground.held():  # the sandbox's background work waits for the answer
+            submitted = await self.submit(who, request, api=api, api_request=api_request)
+            # shield: the run finishes and is stored even if the client hangs up
+            finished = await asyncio.shield(submitted.done)
+            return RunResponse(
+                **RunView.of(finished.run_id, finished.result).model_dump(),
+                usage=Usage.of(submitted.caller.plan, finished.runs_today),
+            )
 
     async def start_live(
         self,

@@ -6,7 +6,8 @@ with every namespace (network included) made and every mount done, blocked just 
 its init runs (:mod:`.started`).  A step whose kind (a :data:`Key`: the language's
 mounts and environment, the limits the cgroup and mounts are made with) has one waiting
 takes it and pays only for writing its files and exec'ing its program; the pool then
-starts a replacement in the background.  A kind is kept warm once a step asked for it
+starts a replacement in the background, once the run is answered (a while at most:
+:mod:`execbox.sandbox.foreground`).  A kind is kept warm once a step asked for it
 (the last few kinds asked for); a warm sandbox is never given to two steps, never
 reused, and destroyed like any other at the end of its step.
 
@@ -20,9 +21,12 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from execbox.sandbox import foreground
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +110,7 @@ class WarmPool(Generic[K, W]):
     def wait_full(self, timeout: float) -> bool:
         """Wait until no sandbox is being started and every kind kept warm has its ``size``
         (the benchmark's runs start on a quiet machine); False after ``timeout`` s."""
-        with self._lock:
+        with foreground.hurried(), self._lock:
             return self._lock.wait_for(
                 lambda: (
                     self._closed
@@ -160,12 +164,16 @@ class WarmPool(Generic[K, W]):
     def _fill(self) -> None:
         while True:
             with self._lock:
-                key = self._wanted()
-                while key is None:
+                while self._wanted() is None:
                     if self._closed:
                         return
                     self._lock.wait()
-                    key = self._wanted()
+            # after the run in the foreground is answered (a while at most), not alongside
+            foreground.wait(time.monotonic())
+            with self._lock:
+                key = self._wanted()
+                if key is None:
+                    continue
                 kind = self._pool[key]
                 kind.starting += 1
                 self._busy += 1

@@ -7,6 +7,9 @@ order they were handed in: a run's workspace (its run directory and uid) is hand
 after its steps, so a uid goes back to the pool only once everything that ran as it is
 gone, and a run directory is removed only after the run's last step.
 
+A teardown waits for the run in the foreground to be answered, a little while at most
+(:mod:`execbox.sandbox.foreground`), so that its work does not slow the answer down.
+
 Bounded: at most ``limit`` teardowns wait; a step handing in one more waits for room (so
 a burst cannot pile up sandboxes).  A teardown that fails is logged, and the next goes
 on.  ``settle`` waits until every teardown handed in is done (``close`` of the backend
@@ -19,8 +22,11 @@ import atexit
 import collections
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
+
+from execbox.sandbox import foreground
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,9 @@ class Teardowns:
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
         self._lock = threading.Condition()
-        self._waiting: collections.deque[tuple[str, Callable[[], object]]] = collections.deque()
+        self._waiting: collections.deque[tuple[str, Callable[[], object], float]] = (
+            collections.deque()
+        )
         self._pending = 0
         """Handed in and not finished (waiting or being done)."""
         self._worker: threading.Thread | None = None
@@ -49,7 +57,7 @@ class Teardowns:
         with self._lock:
             self._lock.wait_for(lambda: self._pending < self.limit)
             self._pending += 1
-            self._waiting.append((what, teardown))
+            self._waiting.append((what, teardown, time.monotonic()))
             self._lock.notify_all()
             if self._worker is None:
                 self._worker = threading.Thread(
@@ -59,7 +67,7 @@ class Teardowns:
 
     def settle(self, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
         """Wait until every teardown handed in is done; answers whether they all are."""
-        with self._lock:
+        with foreground.hurried(), self._lock:
             return self._lock.wait_for(lambda: self._pending == 0, timeout_s)
 
     @property
@@ -73,8 +81,9 @@ class Teardowns:
                 if not self._lock.wait_for(lambda: self._waiting, IDLE_EXIT_S):
                     self._worker = None
                     return
-                what, teardown = self._waiting.popleft()
+                what, teardown, due = self._waiting.popleft()
             try:
+                foreground.wait(due)
                 teardown()
             except Exception:
                 log.exception("could not tear down %s", what)
