@@ -113,6 +113,7 @@ class NativeBackend:
         self._ready_lock = threading.Lock()
         self._host: Host | None = None
         self._roots: dict[tuple[str, ...], Path] = {}
+        self._programs: dict[str, str] = {}
         self._pool: WarmPool[Key, _Warm] | None = None
         self._teardowns = Teardowns()
         _BACKENDS.add(self)
@@ -249,14 +250,20 @@ class NativeBackend:
     # --- one step ---------------------------------------------------------------------------
 
     def _resolve(self, argv: list[str]) -> list[str]:
-        """argv[0] as a real path under /usr (what the sandbox can see), or a path in /box."""
+        """argv[0] as a real path under /usr (what the sandbox can see), or a path in /box.
+
+        Looked up once per program (as the toolchains' versions are read once), and again
+        if that file goes away."""
         program = argv[0]
         if "/" in program:
             return list(argv)
-        found = shutil.which(program, path=HOST_PATH)
-        if found is None:
-            raise SandboxError(f"{program} is not installed on this host")
-        return [os.path.realpath(found), *argv[1:]]
+        found = self._programs.get(program)
+        if found is None or not os.path.exists(found):
+            which = shutil.which(program, path=HOST_PATH)
+            if which is None:
+                raise SandboxError(f"{program} is not installed on this host")
+            found = self._programs[program] = os.path.realpath(which)
+        return [found, *argv[1:]]
 
     def _start(
         self,
