@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 
 from execbox.errors import InvalidInput, SandboxError
+from execbox.foreground import in_foreground
 from execbox.languages import Language, LanguageRegistry
 from execbox.limits import Limits, compile_limits
 from execbox.live import LiveRun, LiveStep
@@ -22,7 +23,6 @@ from execbox.program import SourceFile, as_files, layout, sources_of
 from execbox.results import RawOutput, RunResult, Status
 from execbox.results import decode_output as decode
 from execbox.sandbox.base import SandboxBackend, StepOutcome, StepSpec, Workspace
-from execbox.sandbox.foreground import in_foreground
 from execbox.sandbox.policy import cpu_limited
 from execbox.settings import Settings
 from execbox.verdict import classify, signal_name

@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
-from execbox.sandbox import foreground
-from execbox.sandbox.foreground import MAX_DEFER_S
+from execbox import foreground
+from execbox.foreground import MAX_DEFER_S
 from execbox.sandbox.native.pool import WarmPool
 from execbox.sandbox.native.teardown import Teardowns
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from sqlalchemy import Connection
 
+from execbox import foreground
 from execbox.dispatch import (
     Dispatcher,
     JobOutcome,
@@ -40,7 +41,6 @@ from execbox.dispatch.base import Execute
 from execbox.errors import NoCapacity
 from execbox.languages import LanguageRegistry
 from execbox.live import LiveRun, OutputSink
-from execbox.sandbox import foreground
 from execbox.service.admission import Admission, Build
 from execbox.service.auth import Caller, Credentials, credentials, identify
 from execbox.service.errors import RunNotFound

@@ -7,7 +7,7 @@ its init runs (:mod:`.started`).  A step whose kind (a :data:`Key`: the language
 mounts and environment, the limits the cgroup and mounts are made with) has one waiting
 takes it and pays only for writing its files and exec'ing its program; the pool then
 starts a replacement in the background, once the run is answered (a while at most:
-:mod:`execbox.sandbox.foreground`).  A kind is kept warm once a step asked for it
+:mod:`execbox.foreground`).  A kind is kept warm once a step asked for it
 (the last few kinds asked for); a warm sandbox is never given to two steps, never
 reused, and destroyed like any other at the end of its step.
 
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from execbox.sandbox import foreground
+from execbox import foreground
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ after its steps, so a uid goes back to the pool only once everything that ran as
 gone, and a run directory is removed only after the run's last step.
 
 A teardown waits for the run in the foreground to be answered, a little while at most
-(:mod:`execbox.sandbox.foreground`), so that its work does not slow the answer down.
+(:mod:`execbox.foreground`), so that its work does not slow the answer down.
 
 Bounded: at most ``limit`` teardowns wait; a step handing in one more waits for room (so
 a burst cannot pile up sandboxes).  A teardown that fails is logged, and the next goes
@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Callable
 
-from execbox.sandbox import foreground
+from execbox import foreground
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@ happens after the answer, before the next run; under steady load it still happen
 much later.  While someone waits for the background work (``with hurried():``: a settle,
 a drain), it does not wait.
 
-One state per process: the service and the engine in it share the backend's threads.
+One state per process: the service and the engine in it share the backend's threads.  It lives
+outside :mod:`execbox.sandbox` because the service holds it too, and an API node (which runs
+no sandbox) loads no sandbox code.
 """
 
 from __future__ import annotations
