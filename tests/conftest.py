@@ -34,6 +34,13 @@ UID_BASE = 2_000_000 + (os.getpid() % 5000) * 64
 UID_COUNT = 64
 SANDBOX_UIDS = range(UID_BASE, UID_BASE + UID_COUNT)
 BACKENDS = ["native", pytest.param("docker", marks=pytest.mark.docker)]
+# The security suite runs on the native backend under both of its builders (execbox-sandbox,
+# the default, and bubblewrap, the fallback): a module's ``pytestmark = EVERY_BUILDER``.
+EVERY_BUILDER = pytest.mark.parametrize(
+    "sandbox_name",
+    ["native", "native-bubblewrap", pytest.param("docker", marks=pytest.mark.docker)],
+    indirect=True,
+)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -64,13 +71,20 @@ def registry() -> LanguageRegistry:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend_name(request: pytest.FixtureRequest) -> str:
+def sandbox_name(request: pytest.FixtureRequest) -> str:
+    """The backend, and after a dash the native backend's builder when not the default."""
     return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def settings(data_dir: Path, backend_name: str) -> Settings:
-    return make_settings(data_dir, backend=backend_name)
+def backend_name(sandbox_name: str) -> str:
+    return sandbox_name.partition("-")[0]
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, sandbox_name: str) -> Settings:
+    backend, _, builder = sandbox_name.partition("-")
+    return make_settings(data_dir, backend=backend, sandbox_builder=builder or "execbox")
 
 
 def sandbox_backend(settings: Settings) -> SandboxBackend:
@@ -124,12 +138,17 @@ def make_runner(engine: Engine) -> Runner:
 
 
 def single_uid_engine(
-    data_dir: Path, registry: LanguageRegistry, backend: str = "native"
+    data_dir: Path, registry: LanguageRegistry, like: Settings | None = None
 ) -> tuple[Engine, int]:
     """An engine whose uid pool is one uid (the session's last), and that uid: every run
-    gets it (on either backend), so a test knows the host uid its program runs as."""
+    gets it (on either backend), so a test knows the host uid its program runs as.  Its
+    backend (and builder) are ``like``'s, the native backend's defaults without it."""
     uid = UID_BASE + UID_COUNT - 1
-    settings = make_settings(data_dir, backend=backend, sandbox_uid_base=uid, sandbox_uid_count=1)
+    settings = make_settings(data_dir, sandbox_uid_base=uid, sandbox_uid_count=1)
+    if like is not None:
+        settings = settings.model_copy(
+            update={"backend": like.backend, "sandbox_builder": like.sandbox_builder}
+        )
     return Engine(settings, registry, sandbox_backend(settings)), uid
 
 

@@ -38,7 +38,7 @@ def test_bench_prints_bare_engine_and_http_side_by_side(env: dict[str, str]) -> 
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"python\s+p50 ms\s+p90 ms\s+x bare\s+runs/s @2\s+of bare", done.stdout)
-    for phase in ("launcher spawn", "bwrap setup", "program and collection", "cgroup destroy"):
+    for phase in ("launcher spawn", "sandbox setup", "program and collection", "cgroup destroy"):
         assert re.search(rf"^  {phase}\s+\d+\s+\d+\.\d\d\s+\d+\.\d\d$", done.stdout, re.M), phase
     for row in ("bare", r"engine \(native\)", "http"):
         assert re.search(rf"^{row}{ROW}$", done.stdout, re.M), done.stdout

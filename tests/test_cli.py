@@ -125,7 +125,11 @@ def test_sandbox_failure_is_internal_error_and_exit_2(
 ) -> None:
     source = tmp_path / "hello.py"
     source.write_text("print('must not run unsandboxed')\n")
-    env = {**cli_env, "EXECBOX_BWRAP_PATH": "/nonexistent/bwrap"}
+    env = {
+        **cli_env,
+        "EXECBOX_SANDBOX_BUILDER": "bubblewrap",
+        "EXECBOX_BWRAP_PATH": "/nonexistent/bwrap",
+    }
     done = execbox(env, "run", str(source), "--json")
     assert done.returncode == 2
     result = json.loads(done.stdout)
@@ -146,7 +150,7 @@ def test_languages_lists_what_works_here(cli_env: dict[str, str]) -> None:
 def test_doctor_reports_the_native_backend_healthy(cli_env: dict[str, str]) -> None:
     done = execbox(cli_env, "doctor", "--backend", "native", "--languages", "python,java,c")
     assert done.returncode == 0, done.stdout
-    assert "[  ok] bubblewrap" in done.stdout
+    assert "[  ok] sandbox builder: execbox-sandbox, built with " in done.stdout
     assert "[  ok] python" in done.stdout and "[  ok] java" in done.stdout
     assert "[  ok] c:" in done.stdout and "[  ok] ruby" not in done.stdout  # only those asked
 
@@ -189,7 +193,11 @@ def test_doctor_names_the_packages_of_a_language_not_installed(tmp_path: Path) -
 
 
 def test_doctor_says_what_to_fix(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "EXECBOX_BWRAP_PATH": "/nonexistent/bwrap"}
+    env = {
+        **cli_env,
+        "EXECBOX_SANDBOX_BUILDER": "bubblewrap",
+        "EXECBOX_BWRAP_PATH": "/nonexistent/bwrap",
+    }
     done = execbox(env, "doctor", "--backend", "native")
     assert done.returncode == 1
     assert "[FAIL] bubblewrap" in done.stdout

@@ -62,9 +62,16 @@ class Settings(BaseSettings):
 
     # --- sandbox backend ---------------------------------------------------------------
     backend: Literal["native", "docker"] = Field(
-        "native", description="sandbox backend: native (bubblewrap + cgroups) or docker"
+        "native", description="sandbox backend: native (namespaces + cgroups) or docker"
     )
-    bwrap_path: str = Field("bwrap", min_length=1, description="the bubblewrap program")
+    sandbox_builder: Literal["execbox", "bubblewrap"] = Field(
+        "execbox",
+        description="native: what builds each sandbox's namespaces and mounts: execbox's own "
+        "static execbox-sandbox (the same command line, a fraction of the CPU) or bubblewrap",
+    )
+    bwrap_path: str = Field(
+        "bwrap", min_length=1, description="the bubblewrap program (sandbox_builder=bubblewrap)"
+    )
     cgroup_name: str = Field(
         "execbox",
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",

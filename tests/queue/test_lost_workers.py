@@ -17,6 +17,7 @@ from tests.queue.conftest import UID_BASE, Cluster, Proc, wait_final
 
 SLOW = "import time\nprint('started', flush=True)\ntime.sleep(20)\nprint('finished')"
 MARK = "print('started', flush=True)"
+BUILDERS = ("execbox-sandbox", "bwrap")  # process names: the first 15 bytes
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -25,10 +26,10 @@ def _auth(key: str) -> dict[str, str]:
 
 def _sandbox_pids(*, runs_only: bool = False) -> list[HostProcess]:
     """Host processes running as one of this test session's sandbox uids; ``runs_only``:
-    but bubblewrap's, so not those of a sandbox started ahead of time and waiting (it is
-    bubblewrap alone until a run takes it: then the init and the program run)."""
+    but the builder's, so not those of a sandbox started ahead of time and waiting (it is
+    the builder alone until a run takes it: then the init and the program run)."""
     found = processes_of_uids(range(UID_BASE, UID_BASE + 64))
-    return [p for p in found if not (runs_only and p.name == "bwrap")]
+    return [p for p in found if not (runs_only and p.name in BUILDERS)]
 
 
 def _owned_by(pid: int, cluster: Cluster) -> list[Path]:

@@ -11,8 +11,10 @@ import pytest
 from execbox.engine import Engine
 from execbox.languages import LanguageRegistry
 from execbox.results import Status
-from tests.conftest import Runner, make_runner, single_uid_engine
+from tests.conftest import EVERY_BUILDER, Runner, make_runner, single_uid_engine
 from tests.security.test_catalogue import SYSCALL
+
+pytestmark = EVERY_BUILDER
 
 EPERM = "Operation not permitted"
 
@@ -163,11 +165,11 @@ def test_hard_links_to_host_files_are_impossible(run: Runner) -> None:
 
 
 def test_kill_everything_reaches_only_the_sandbox(
-    backend_name: str, engine: Engine, data_dir: Path, registry: LanguageRegistry, leftovers: None
+    engine: Engine, data_dir: Path, registry: LanguageRegistry, leftovers: None
 ) -> None:
     # A host process with the very uid the program runs as: only the sandbox's own pid
     # namespace keeps `kill -9 -1` from reaching it.
-    engine, uid = single_uid_engine(data_dir, registry, backend_name)
+    engine, uid = single_uid_engine(data_dir, registry, engine.settings)
     victim = subprocess.Popen(["sleep", "120"], user=uid, group=uid)
     try:
         code = 'sleep 100 & child=$!\nkill -9 -1\nwait $child; echo "child $?"\necho survived\n'

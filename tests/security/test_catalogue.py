@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from execbox.results import Status
-from tests.conftest import Runner
+from tests.conftest import EVERY_BUILDER, Runner
+
+pytestmark = EVERY_BUILDER
 
 MB = 1 << 20
 

@@ -16,7 +16,17 @@ import pytest
 
 from execbox.languages import LanguageRegistry
 from execbox.results import RunResult, Status
-from tests.conftest import UID_BASE, UID_COUNT, Runner, make_runner, single_uid_engine
+from execbox.settings import Settings
+from tests.conftest import (
+    EVERY_BUILDER,
+    UID_BASE,
+    UID_COUNT,
+    Runner,
+    make_runner,
+    single_uid_engine,
+)
+
+pytestmark = EVERY_BUILDER
 
 MIB = 1 << 20
 PAGE = 4096
@@ -216,10 +226,14 @@ print("bound")
 
 
 def test_the_next_run_on_the_same_uid_gets_a_fresh_network(
-    data_dir: Path, registry: LanguageRegistry, native_only: None, leftovers: None
+    data_dir: Path,
+    registry: LanguageRegistry,
+    settings: Settings,
+    native_only: None,
+    leftovers: None,
 ) -> None:
     # One uid in the pool: both runs are lent the same uid.
-    run = make_runner(single_uid_engine(data_dir, registry)[0])
+    run = make_runner(single_uid_engine(data_dir, registry, settings)[0])
     first = run("python", TIME_WAIT)
     assert first.stdout.startswith("closed ['06'"), first  # 06: TIME_WAIT, seen in its own run
     second = run("python", FRESH_NETWORK)

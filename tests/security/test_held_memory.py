@@ -14,7 +14,9 @@ from __future__ import annotations
 import pytest
 
 from execbox.results import Status
-from tests.conftest import Runner
+from tests.conftest import EVERY_BUILDER, Runner
+
+pytestmark = EVERY_BUILDER
 
 MIB = 1 << 20
 LIMIT_MB = 48

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from execbox.results import RunResult, Status
-from tests.conftest import UID_BASE, UID_COUNT, Runner
+from tests.conftest import EVERY_BUILDER, UID_BASE, UID_COUNT, Runner
+
+pytestmark = EVERY_BUILDER
 
 HOLD_S = 10
 """How long the exhausting run holds what it took: the other run must start and end in it."""

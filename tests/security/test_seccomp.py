@@ -13,7 +13,9 @@ import pyseccomp
 import pytest
 
 from execbox.results import Status
-from tests.conftest import Runner
+from tests.conftest import EVERY_BUILDER, Runner
+
+pytestmark = EVERY_BUILDER
 
 MB = 1 << 20
 

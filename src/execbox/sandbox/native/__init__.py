@@ -1,4 +1,5 @@
-"""The native backend: bubblewrap namespaces, execbox's own cgroups, a tiny init; no daemon."""
+"""The native backend: fresh namespaces (execbox-sandbox or bubblewrap), execbox's own cgroups, a
+tiny init; no daemon."""
 
 from execbox.sandbox.native.backend import NativeBackend
 

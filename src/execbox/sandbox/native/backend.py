@@ -1,20 +1,24 @@
-"""The native backend: bubblewrap namespaces + execbox's own cgroups, no daemon.
+"""The native backend: fresh namespaces + execbox's own cgroups, no daemon.
 
 What it needs of the host is set up once per process, before the first step
-(:mod:`.host`: root, bubblewrap, the cgroup tree, the static init and launcher).
+(:mod:`.host`: root, the cgroup tree, the static init, launcher and builder).
+
+The *builder* makes a sandbox's namespaces and mounts: execbox-sandbox (``sandbox.c``)
+by default, bubblewrap with ``sandbox_builder = "bubblewrap"``; both take the same
+command line (:mod:`.bwrap`), so what follows holds for either.
 
 Theory of operation, for one step:
 
 1. A cgroup is made for the step with its memory (no swap), CPU and PIDs limits.
 2. execbox-launch (``launch.c``) joins the cgroup, makes the prepared ``/dev``
-   read-only in a private mount namespace, and starts bubblewrap *as the run's
+   read-only in a private mount namespace, and starts the builder *as the run's
    unprivileged host uid* (so the sandbox user maps to that uid, never to root)
    with fresh user, PID, mount, network, IPC, UTS and cgroup namespaces (the
    last rooted at the step's cgroup), a read-only root holding ``/usr`` and a
    generated ``/etc``, the run directory at ``/box``, size-capped ``/tmp`` and
    ``/dev/shm``, and ``--block-fd``: its sandbox process stops just before
-   running anything.  Nothing of bubblewrap or the sandbox runs outside the cgroup.
-3. bubblewrap reports that process's pid; the host opens a pidfd on it.  Steps 1-3
+   running anything.  Nothing of the builder or the sandbox runs outside the cgroup.
+3. The builder reports that process's pid; the host opens a pidfd on it.  Steps 1-3
    happen ahead of time for a step whose kind has a *warm* sandbox waiting (with its
    own uid and empty run directory, see :mod:`.pool`), else on demand.
 4. The host writes the program's argv and rlimits to the spec memfd, its stdin to the
@@ -24,7 +28,7 @@ Theory of operation, for one step:
    enforcing the output cap while reading, against a wall-clock deadline.
 6. When the init reports, nothing of the sandbox runs any more (init killed and reaped
    the rest first): the step answers at once.  Whatever happened, the whole cgroup is
-   then killed and removed, bubblewrap reaped and, after the run's last step, the run
+   then killed and removed, the builder reaped and, after the run's last step, the run
    directory removed and the uid given back, in the background (:mod:`.teardown`,
    in order, before the uid can be leased again); ``settle`` and ``close`` wait for
    it.  The host never waits on pipes held by leftovers.
@@ -103,7 +107,7 @@ class _NativeWorkspace:
 
 
 class NativeBackend:
-    """Runs each step in fresh namespaces (bubblewrap) and a fresh cgroup."""
+    """Runs each step in fresh namespaces (the builder's) and a fresh cgroup."""
 
     name = "native"
 
@@ -273,9 +277,9 @@ class NativeBackend:
         cgroup: Cgroup,
         live: LiveStep | None = None,
     ) -> Started:
-        """bubblewrap started for ``key`` in ``cgroup`` as ``uid``, blocked before its init.
+        """The builder started for ``key`` in ``cgroup`` as ``uid``, blocked before its init.
 
-        The launcher joins the cgroup, drops to the run's uid and execs bubblewrap: with
+        The launcher joins the cgroup, drops to the run's uid and execs the builder: with
         no uid change in Popen itself, Python can vfork instead of copying this process."""
         ready = self._prepare()
         root = self._root_dir(ready.init, key.mounts)
@@ -283,7 +287,7 @@ class NativeBackend:
         host_devices = "-" if ready.device_nodes else ",".join(rootfs.DEVICES)
         return started.start(
             [str(ready.launcher), str(uid), str(root_dev), host_devices],
-            lambda fds: bwrap.command(ready.bwrap, key, root, run_dir.path, fds),
+            lambda fds: bwrap.command(ready.builder, key, root, run_dir.path, fds),
             cgroup,
             seccomp_fd=seccomp.filter_fd if self.settings.seccomp else None,
             input_pipe=live is not None and live.takes_input,
@@ -360,7 +364,7 @@ class NativeBackend:
 
 
 def _tear_down(started: Started | None, cgroup: Cgroup) -> None:
-    """A step's sandbox gone: bubblewrap killed and reaped, its cgroup removed."""
+    """A step's sandbox gone: the builder killed and reaped, its cgroup removed."""
     try:
         if started is not None:
             with phase("kill and reap"):

@@ -35,7 +35,7 @@ __all__ = ["Cgroup", "CgroupStats", "CgroupTree"]
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CPU_PERIOD_US = 100_000
-# bubblewrap's own process, outside the sandbox, is in the step's cgroup too.
+# The builder's own process, outside the sandbox, is in the step's cgroup too.
 BWRAP_PROCESSES = 1
 
 

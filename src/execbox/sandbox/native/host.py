@@ -1,9 +1,10 @@
 """What the native backend needs of the host: checked (``execbox doctor``), and set up
 once per process before its first step.
 
-It needs root (to make cgroups and lend uids), bubblewrap, a cgroup tree of its own,
-user namespaces, a data dir the sandbox users can traverse to their run directories,
-and the static init and launcher (built into the data dir).
+It needs root (to make cgroups and lend uids), a cgroup tree of its own, user
+namespaces, a data dir the sandbox users can traverse to their run directories, and the
+static init, launcher and sandbox builder (built into the data dir; bubblewrap instead
+of the builder when ``sandbox_builder`` says so).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 from execbox.errors import SandboxUnavailable
 from execbox.sandbox import rundir
 from execbox.sandbox.base import Check
-from execbox.sandbox.initbin import static_binary
+from execbox.sandbox.initbin import c_compiler, static_binary
 from execbox.sandbox.native import rootfs
 from execbox.sandbox.native.cgroups import CgroupTree
 from execbox.settings import Settings
 
 INIT_SOURCE = Path(__file__).with_name("init.c")
 LAUNCH_SOURCE = Path(__file__).with_name("launch.c")
+SANDBOX_SOURCE = Path(__file__).with_name("sandbox.c")
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,12 @@ class Host:
     """The host, set up: what every step's sandbox is started with."""
 
     cgroups: CgroupTree
-    bwrap: str
-    """bubblewrap's path."""
+    builder: str
+    """What builds each sandbox: execbox-sandbox or bubblewrap (one command line)."""
     init: Path
     """execbox-init, the sandbox's PID 1."""
     launcher: Path
-    """execbox-launch, which starts bubblewrap in a step's cgroup as the run's uid."""
+    """execbox-launch, which starts the builder in a step's cgroup as the run's uid."""
     device_nodes: bool
     """Device nodes can be made in a prepared root's ``/dev`` (else the host's are bound)."""
 
@@ -46,8 +48,7 @@ def prepare(settings: Settings) -> Host:
     :class:`SandboxUnavailable` saying what is missing."""
     if os.geteuid() != 0:
         raise SandboxUnavailable("the native sandbox needs root (to create cgroups and lend uids)")
-    bwrap = shutil.which(settings.bwrap_path)
-    if bwrap is None:
+    if settings.sandbox_builder == "bubblewrap" and shutil.which(settings.bwrap_path) is None:
         raise SandboxUnavailable("bubblewrap is not installed: apt-get install bubblewrap")
     tree = CgroupTree.detect(settings.cgroup_name)
     tree.prepare()
@@ -59,19 +60,32 @@ def prepare(settings: Settings) -> Host:
     rundir.remove_stale(settings.runs_dir)
     init = static_binary(INIT_SOURCE, settings.data_dir, "execbox-init")
     launcher = static_binary(LAUNCH_SOURCE, settings.data_dir, "execbox-launch")
+    if settings.sandbox_builder == "execbox":
+        builder = str(static_binary(SANDBOX_SOURCE, settings.data_dir, "execbox-sandbox"))
+    else:
+        builder = shutil.which(settings.bwrap_path) or settings.bwrap_path
     device_nodes = rootfs.device_nodes_allowed(settings.data_dir)
-    return Host(tree, bwrap, init, launcher, device_nodes)
+    return Host(tree, builder, init, launcher, device_nodes)
 
 
 def checks(settings: Settings) -> Iterator[Check]:
     """What ``execbox doctor`` reports of this host for the native backend."""
-    bwrap = shutil.which(settings.bwrap_path)
-    yield Check(
-        "bubblewrap",
-        bwrap is not None,
-        bwrap or "not found",
-        "apt-get install bubblewrap",
-    )
+    if settings.sandbox_builder == "bubblewrap":
+        bwrap = shutil.which(settings.bwrap_path)
+        yield Check(
+            "bubblewrap",
+            bwrap is not None,
+            bwrap or "not found",
+            "apt-get install bubblewrap",
+        )
+    else:
+        compiler = c_compiler()
+        yield Check(
+            "sandbox builder",
+            compiler is not None,
+            f"execbox-sandbox, built with {compiler}" if compiler else "no C compiler",
+            "apt-get install musl-tools (or gcc)",
+        )
     yield Check("root", os.geteuid() == 0, f"euid {os.geteuid()}", "run execbox as root")
     try:
         tree = CgroupTree.detect(settings.cgroup_name)

@@ -1,5 +1,6 @@
 /*
- * execbox-launch: starts bubblewrap for one sandbox step, run as root by the host.
+ * execbox-launch: starts the builder (execbox-sandbox or bubblewrap) for one sandbox step,
+ * run as root by the host.  "bubblewrap" below is either: they take one command line.
  *
  * Usage: execbox-launch UID DEV_DIR HOST_DEVICES CGROUP_DIR... -- PROGRAM [ARGS...]
  *

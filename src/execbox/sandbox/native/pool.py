@@ -1,7 +1,7 @@
 """Sandboxes started ahead of time: a few fresh, never-used ones per kind, each used once.
 
 A *warm* sandbox is everything a step needs but what it runs: a uid leased, an empty
-run directory mounted, a cgroup with the step's limits, and bubblewrap started in it
+run directory mounted, a cgroup with the step's limits, and the builder started in it
 with every namespace (network included) made and every mount done, blocked just before
 its init runs (:mod:`.started`).  A step whose kind (a :data:`Key`: the language's
 mounts and environment, the limits the cgroup and mounts are made with) has one waiting
@@ -13,7 +13,7 @@ reused, and destroyed like any other at the end of its step.
 
 Nothing is traded for isolation: a warm sandbox is as fresh as one made on demand (no
 process of a run ever ran in it before it is claimed), and while it waits nothing
-runs in it but bubblewrap, blocked.
+runs in it but the builder, blocked.
 """
 
 from __future__ import annotations

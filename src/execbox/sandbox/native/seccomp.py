@@ -1,7 +1,7 @@
 """The native backend's seccomp filter: :mod:`execbox.sandbox.policy`'s rules as raw BPF.
 
-Built with libseccomp (through ``pyseccomp``) and handed to bubblewrap as raw
-BPF (``--seccomp FD``); bubblewrap loads it just before it execs the sandbox's
+Built with libseccomp (through ``pyseccomp``) and handed to the builder as raw
+BPF (``--seccomp FD``); the builder loads it just before it execs the sandbox's
 init, so everything the program runs is filtered.  The filter is the policy's
 allowlist: a call no rule allows fails with ``ENOSYS`` (the default action, which
 also covers every call this libseccomp cannot name), the denied ones with
@@ -59,7 +59,7 @@ def filter_bpf() -> bytes:
 
 
 def filter_fd() -> int:
-    """A fresh descriptor holding the filter, for bubblewrap's ``--seccomp`` (caller closes)."""
+    """A fresh descriptor holding the filter, for the builder's ``--seccomp`` (caller closes)."""
     program = filter_bpf()  # first: a filter that cannot be built must not cost a descriptor
     fd = os.memfd_create("execbox-seccomp", os.MFD_CLOEXEC)
     try:

@@ -1,9 +1,9 @@
 """A native sandbox started up to the moment before its init runs, then let go.
 
 ``start`` runs execbox-launch (cgroup joined, private read-only ``/dev``, the run's uid)
-and bubblewrap with ``--block-fd``: every namespace is made and every mount done, and the
+and the builder with ``--block-fd``: every namespace is made and every mount done, and the
 sandbox's first process waits just before it execs the init.  What the step runs (argv,
-rlimits) is not on bubblewrap's command line: ``go`` writes it to the *spec* memfd the init
+rlimits) is not on the builder's command line: ``go`` writes it to the *spec* memfd the init
 reads (see ``init.c``), fills the stdin memfd, and unblocks.  So a sandbox can be started
 ahead of time, before anyone knows what it will run (:mod:`.pool`), or just in time.
 """
@@ -35,7 +35,7 @@ SANDBOX_ENV = {"PATH": "/usr/bin:/bin"}
 class Started:
     """One started sandbox: its processes, cgroup and the host's ends of its descriptors.
 
-    ``close`` (always, in ``finally``) kills the cgroup, reaps bubblewrap and closes every
+    ``close`` (always, in ``finally``) kills the cgroup, reaps the builder and closes every
     descriptor still open."""
 
     proc: subprocess.Popen[bytes]
@@ -87,8 +87,8 @@ def start(
     seccomp_fd: Callable[[], int] | None,
     input_pipe: bool = False,
 ) -> Started:
-    """Start bubblewrap through the launcher (``launcher``: its argv up to ``--``) in
-    ``cgroup``; ``command(fds)`` is bubblewrap's argv given the descriptors it gets (json,
+    """Start the builder through the launcher (``launcher``: its argv up to ``--``) in
+    ``cgroup``; ``command(fds)`` is the builder's argv given the descriptors it gets (json,
     block, status, spec, seccomp).  With ``input_pipe`` stdin is a pipe whose write end
     is ``Started.stdin_w``; else a memfd ``go`` fills."""
     opened: list[int] = []
@@ -135,12 +135,10 @@ def start(
         if child_pid is None:
             reap(proc)
             message = drain_now(err_r).decode(errors="replace").strip()
-            raise SandboxError(
-                f"bubblewrap could not start the sandbox: {message or proc.returncode}"
-            )
+            raise SandboxError(f"the sandbox could not be built: {message or proc.returncode}")
         close_fd(json_r, opened)
         started.pidfd = os.pidfd_open(child_pid)
-        marks.mark("bwrap setup")
+        marks.mark("sandbox setup")
         return started
     except BaseException:
         started.close()

@@ -72,7 +72,7 @@ class Cgroup:
 
     def start_accounting(self) -> None:
         """From now on :meth:`stats` counts only what comes next: the program, not the
-        sandbox's own setup (bubblewrap's namespaces and mounts, charged to this cgroup
+        sandbox's own setup (the builder's namespaces and mounts, charged to this cgroup
         before the step starts, and for a warm sandbox long before).  CPU time is counted
         from here; the memory peak is reset to what is charged now (v1, and v2 on kernels
         with a resettable ``memory.peak``; an older v2 keeps the whole peak)."""

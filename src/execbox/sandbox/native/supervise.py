@@ -153,9 +153,7 @@ def _supervise(
     oom = stats.oom_kills > 0
     if kind is None and not (timed_out or output_limited or oom or stopped):
         reap(proc)
-        raise SandboxError(
-            f"the sandbox ended without a report (bubblewrap exit {proc.returncode})"
-        )
+        raise SandboxError(f"the sandbox ended without a report (builder exit {proc.returncode})")
     if kind is None:
         sig = signal.SIGKILL  # we (or the OOM killer) killed it before it could report
     # init's count is the program's own; without a report, the cgroup's (from the start)

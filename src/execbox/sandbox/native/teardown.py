@@ -1,7 +1,7 @@
 """Sandboxes torn down after their step has answered, off the step's critical path.
 
 When a step's report arrives nothing of its sandbox runs any more (see ``init.c``), so
-the step answers first; killing and reaping bubblewrap, removing the cgroup, unmounting
+the step answers first; killing and reaping the builder, removing the cgroup, unmounting
 the run directory and giving its uid back happen here, on one worker thread, in the
 order they were handed in: a run's workspace (its run directory and uid) is handed in
 after its steps, so a uid goes back to the pool only once everything that ran as it is
