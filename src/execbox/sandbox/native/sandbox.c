@@ -26,17 +26,20 @@
  *
  * 1. maps the sandbox uid/gid to its host uid/gid (one id each, setgroups denied),
  *    sets the host name and brings the loopback interface up;
- * 2. makes every mount private, mounts a tmpfs on /tmp as a staging root and pivots
- *    into it, the old root at /oldroot and the new one being built at /newroot;
- * 3. does the mount operations in order, sources read under /oldroot (resolved before
- *    the pivot), destinations under /newroot, which must exist already (the prepared
- *    root has every mount point).  Binds are recursive but --ro-bind's, so nothing
- *    writable can hide below a read-only bind; every bind is then remounted nosuid
- *    (and nodev but --dev-bind's, read-only for --ro-bind), keeping the flags the
+ * 2. makes every mount private and binds the prepared root (the first operation's
+ *    source, --dev-bind ROOT /) onto itself: the new root, built in place;
+ * 3. does the mount operations in order, sources at their host paths (resolved before
+ *    anything is mounted), destinations under the new root, which must exist already
+ *    (the prepared root has every mount point).  Binds are recursive but --ro-bind's,
+ *    so nothing writable can hide below a read-only bind; every bind is then remounted
+ *    nosuid (and nodev but --dev-bind's, read-only for --ro-bind), keeping the flags the
  *    kernel locks.  --proc covers /proc's sys, sysrq-trigger, irq and bus read-only
  *    where they are writable, as bubblewrap does;
- * 4. detaches the old root and pivots into /newroot, so nothing of the host's mount
- *    table is left, then changes to --chdir (and sets PWD, as bubblewrap does);
+ * 4. pivots into the new root and detaches the old one, so nothing of the host's mount
+ *    table is left, then changes to --chdir (and sets PWD, as bubblewrap does).  (One
+ *    pivot and one detach: bubblewrap stages the new root in a tmpfs of its own and
+ *    detaches twice, and every detach waits for an expedited RCU grace period, which
+ *    interrupts every CPU of the host.)
  * 5. drops every capability (bounding set too), starts a new session, waits for one
  *    byte on --block-fd (the host's go), sets no_new_privs, loads the seccomp filter
  *    last, and execs COMMAND (the init) with the environment given.
@@ -288,9 +291,11 @@ static void cover_proc(const char *proc) {
     }
 }
 
+static const char *new_root; /* the prepared root: the first operation's source */
+
 static void do_op(const struct op *op) {
-    char *dest = under("/newroot", op->dest);
-    char *source = op->source ? under("/oldroot", op->source) : NULL;
+    char *dest = under(new_root, op->dest);
+    const char *source = op->source;
     char data[64];
     switch (op->kind) {
     case DEV_BIND:
@@ -319,25 +324,15 @@ static void do_op(const struct op *op) {
         break;
     }
     free(dest);
-    free(source);
 }
 
 static void build_root(void) {
+    new_root = ops[0].source;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("cannot make private", "/");
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
-        die("cannot mount the staging root on", "/tmp");
-    if (chdir("/tmp") != 0) die("cannot enter", "/tmp");
-    if (mkdir("newroot", 0755) != 0 || mkdir("oldroot", 0755) != 0)
-        die("cannot make the staging directories in", "/tmp");
-    if (mount("newroot", "newroot", NULL, MS_BIND | MS_REC, NULL) != 0)
-        die("cannot bind", "/tmp/newroot");
-    if (syscall(SYS_pivot_root, "/tmp", "oldroot") != 0) die("cannot pivot to", "/tmp");
-    if (chdir("/") != 0) die("cannot enter", "/");
     for (int i = 0; i < n_ops; i++) do_op(&ops[i]);
-    if (umount2("/oldroot", MNT_DETACH) != 0) die("cannot detach", "the host's root");
-    if (chdir("/newroot") != 0) die("cannot enter", "/newroot");
-    if (syscall(SYS_pivot_root, ".", ".") != 0) die("cannot pivot to", "/newroot");
-    if (umount2(".", MNT_DETACH) != 0) die("cannot detach", "the staging root");
+    if (chdir(new_root) != 0) die("cannot enter", "the new root");
+    if (syscall(SYS_pivot_root, ".", ".") != 0) die("cannot pivot to", "the new root");
+    if (umount2(".", MNT_DETACH) != 0) die("cannot detach", "the host's root");
     if (chdir(chdir_to ? chdir_to : "/") != 0) die("cannot enter", chdir_to ? chdir_to : "/");
 }
 
