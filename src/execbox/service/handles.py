@@ -19,6 +19,8 @@ class Finished:
     run_id: str
     result: RunResult
     runs_today: int
+    caller: Caller
+    """Who it ran for, as its admission found them."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ run).  The run then goes to the dispatcher; the second transaction stores its re
 
 When the embedded pool has a worker idle, the request takes it for its whole way:
 the admitting transaction, the run and the storing one happen on that worker, one
-thread hop from the event loop and one back (rather than three hops each way), and
-the loop hears of the admission as soon as it is decided.  The checks, their order
+thread hop from the event loop and one back (rather than three hops each way); for
+:meth:`RunService.submit`'s callers the loop also hears of the admission as soon as it is
+decided (:meth:`RunService.run` needs only the stored result, a refusal included, so its
+loop is not woken before).  The checks, their order
 and their refusals are the same; a request that finds every worker busy is admitted
 as above and waits in the queue (or is refused 503 when that is full).
 """
@@ -46,7 +48,7 @@ from execbox.service.auth import Caller, Credentials, credentials, identify
 from execbox.service.errors import RunNotFound
 from execbox.service.handles import Finished, LiveHandle, Queued, Submitted
 from execbox.service.metrics import Metrics
-from execbox.service.schemas import RunDetail, RunRequest, RunResponse, RunSummary, RunView, Usage
+from execbox.service.schemas import RunDetail, RunRequest, RunResponse, RunSummary, Usage
 from execbox.settings import Settings
 from execbox.store import Clock, Database, runpath, runs, usage
 
@@ -117,12 +119,20 @@ class RunService:
         ``api_request`` is whatever that front door needs kept to show the run later.
         """
         with foreground.held():  # the sandbox's background work waits for the answer
-            submitted = await self.submit(who, request, api=api, api_request=api_request)
+            if isinstance(self.dispatcher, ThroughDispatcher) and self.dispatcher.reserve():
+                # Nothing here needs the admission before the result (a refusal ends
+                # ``done`` too): the loop is not woken when it is decided.
+                _, done = self._start_through(
+                    self.dispatcher, who, request, api, api_request, None, False, None
+                )
+            else:
+                done = (await self.submit(who, request, api=api, api_request=api_request)).done
             # shield: the run finishes and is stored even if the client hangs up
-            finished = await asyncio.shield(submitted.done)
-            return RunResponse(
-                **RunView.of(finished.run_id, finished.result).model_dump(),
-                usage=Usage.of(submitted.caller.plan, finished.runs_today),
+            finished = await asyncio.shield(done)
+            return RunResponse.of(
+                finished.run_id,
+                finished.result,
+                usage=Usage.of(finished.caller.plan, finished.runs_today),
             )
 
     async def start_live(
@@ -163,8 +173,9 @@ class RunService:
 
         async def respond() -> RunResponse:
             finished = await asyncio.shield(submitted.done)
-            return RunResponse(
-                **RunView.of(finished.run_id, finished.result).model_dump(),
+            return RunResponse.of(
+                finished.run_id,
+                finished.result,
                 usage=Usage.of(submitted.caller.plan, finished.runs_today),
             )
 
@@ -237,12 +248,39 @@ class RunService:
     ) -> Submitted:
         """:meth:`submit` on the worker ``dispatcher`` reserved for this request: admitted,
         run and stored there; answers once the admission is decided (a refusal raises)."""
+        admitted: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
+        run_id, done = self._start_through(
+            dispatcher, who, request, api, api_request, live, interactive, admitted
+        )
+        try:
+            # shield: a client that goes away must not lose the admission's answer
+            caller = await asyncio.shield(admitted)
+        except BaseException:
+            if admitted.done() and not admitted.cancelled():  # refused: done says so too
+                done.add_done_callback(_retrieved)
+            raise
+        return Submitted(run_id, done, caller)
+
+    def _start_through(
+        self,
+        dispatcher: ThroughDispatcher,
+        who: Caller | Credentials,
+        request: RunRequest | Build,
+        api: str,
+        api_request: dict[str, Any] | None,
+        live: LiveRun | None,
+        interactive: bool,
+        admitted: asyncio.Future[Caller] | None,
+    ) -> tuple[str, asyncio.Future[Finished]]:
+        """The request admitted, run and stored on the worker ``dispatcher`` reserved for
+        it: its run id and the future of its end; ``admitted`` (if given) hears of the
+        admission as soon as it is decided."""
         loop = asyncio.get_running_loop()
-        admitted: asyncio.Future[Caller] = loop.create_future()
         now = self.clock()
         run_id = uuid.uuid4().hex
 
         def decided(outcome: Caller | BaseException) -> None:  # on the loop
+            assert admitted is not None
             if admitted.done():
                 return
             if isinstance(outcome, BaseException):
@@ -258,24 +296,20 @@ class RunService:
                         reserved=True,
                     )  # fmt: skip
             except BaseException as exc:
-                loop.call_soon_threadsafe(decided, exc)
+                if admitted is not None:
+                    loop.call_soon_threadsafe(decided, exc)
                 raise
-            loop.call_soon_threadsafe(decided, caller)
+            if admitted is not None:
+                loop.call_soon_threadsafe(decided, caller)
             outcome = execute(job, live)
             self.metrics.observe(outcome)
-            return Finished(run_id, outcome.result, self._finish(caller, run_id, outcome))
+            runs_today = self._finish(caller, run_id, outcome)
+            return Finished(run_id, outcome.result, runs_today, caller)
 
         future: Future[Finished] = dispatcher.run_reserved(work)
         done = asyncio.wrap_future(future)
         self._track(done)  # from now: the run goes on whatever happens to this request
-        try:
-            # shield: a client that goes away must not lose the admission's answer
-            caller = await asyncio.shield(admitted)
-        except BaseException:
-            if admitted.done() and not admitted.cancelled():  # refused: done says so too
-                done.add_done_callback(_retrieved)
-            raise
-        return Submitted(run_id, done, caller)
+        return run_id, done
 
     async def _admit(
         self,
@@ -332,7 +366,7 @@ class RunService:
             runs_today = await self._db(lambda: self._runs_today(caller))
         else:
             runs_today = await self._db(lambda: self._finish(caller, job.run_id, outcome))
-        return Finished(job.run_id, outcome.result, runs_today)
+        return Finished(job.run_id, outcome.result, runs_today, caller)
 
     def _withdraw(self, run_id: str) -> None:
         with self.db.transaction() as session:

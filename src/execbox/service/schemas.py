@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic.alias_generators import to_camel
@@ -84,8 +84,10 @@ class RunView(_Wire):
     truncated: bool
 
     @classmethod
-    def of(cls, run_id: str, result: RunResult) -> RunView:
+    def of(cls, run_id: str, result: RunResult, **more: Any) -> Self:
+        """The view of ``result``; ``more``: a subclass's own fields (``usage``)."""
         return cls(
+            **more,
             run_id=run_id,
             language=result.language,
             version=result.version,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from execbox.results import RunResult
 from execbox.service.auth import Caller, Credentials
 from execbox.service.runner import LiveHandle, RunService
-from execbox.service.schemas import RunRequest, RunResponse, RunView, Usage
+from execbox.service.schemas import RunRequest, RunResponse, Usage
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,8 @@ class LiveSession:
             failed = RunResult.internal_error(
                 self.handle.language, "The service failed running this program."
             )
-            return RunResponse(
-                **RunView.of(self.run_id, failed).model_dump(),
-                usage=Usage.of(self.caller.plan, self.caller.runs_today + 1),
+            return RunResponse.of(
+                self.run_id, failed, usage=Usage.of(self.caller.plan, self.caller.runs_today + 1)
             )
 
 
