@@ -222,9 +222,20 @@ class RunService:
         caller is known (one transaction where a lookup of its own would make two).  With ``live``
         the run streams to it; ``interactive`` gives it the interactive wall-clock limit."""
         if isinstance(self.dispatcher, ThroughDispatcher) and self.dispatcher.reserve():
-            return await self._submit_through(
-                self.dispatcher, who, request, api, api_request, live, interactive
+            # On the worker reserved for this request: admitted, run and stored there;
+            # answers once the admission is decided (a refusal raises).
+            admitted: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
+            run_id, done = self._start_through(
+                self.dispatcher, who, request, api, api_request, live, interactive, admitted
             )
+            try:
+                # shield: a client that goes away must not lose the admission's answer
+                caller = await asyncio.shield(admitted)
+            except BaseException:
+                if admitted.done() and not admitted.cancelled():  # refused: done says so
+                    done.add_done_callback(_retrieved)
+                raise
+            return Submitted(run_id, done, caller)
         caller, job = await self._admit(
             who, request, api=api, api_request=api_request, interactive=interactive
         )
@@ -235,31 +246,6 @@ class RunService:
     def _track(self, done: asyncio.Future[Finished]) -> None:
         self._tasks.add(done)
         done.add_done_callback(self._tasks.discard)
-
-    async def _submit_through(
-        self,
-        dispatcher: ThroughDispatcher,
-        who: Caller | Credentials,
-        request: RunRequest | Build,
-        api: str,
-        api_request: dict[str, Any] | None,
-        live: LiveRun | None,
-        interactive: bool,
-    ) -> Submitted:
-        """:meth:`submit` on the worker ``dispatcher`` reserved for this request: admitted,
-        run and stored there; answers once the admission is decided (a refusal raises)."""
-        admitted: asyncio.Future[Caller] = asyncio.get_running_loop().create_future()
-        run_id, done = self._start_through(
-            dispatcher, who, request, api, api_request, live, interactive, admitted
-        )
-        try:
-            # shield: a client that goes away must not lose the admission's answer
-            caller = await asyncio.shield(admitted)
-        except BaseException:
-            if admitted.done() and not admitted.cancelled():  # refused: done says so too
-                done.add_done_callback(_retrieved)
-            raise
-        return Submitted(run_id, done, caller)
 
     def _start_through(
         self,
