@@ -24,11 +24,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection
 
 from execbox import foreground
 from execbox.dispatch import (
@@ -277,7 +275,7 @@ class RunService:
         def work(execute: Execute) -> Finished:  # on the worker
             try:
                 with self.db.connection() as connection:
-                    caller, job = self._accept(
+                    caller, job = self.admission.accept(
                         connection, who, request, now, run_id, api, api_request, interactive,
                         reserved=True,
                     )  # fmt: skip
@@ -313,29 +311,11 @@ class RunService:
 
         def work() -> tuple[Caller, RunJob]:
             with self.db.connection() as connection:
-                return self._accept(
+                return self.admission.accept(
                     connection, who, request, now, run_id, api, api_request, interactive
                 )
 
         return await self._db(work)
-
-    def _accept(
-        self,
-        connection: Connection,
-        who: Caller | Credentials,
-        request: RunRequest | Build,
-        now: datetime,
-        run_id: str,
-        api: str,
-        api_request: dict[str, Any] | None,
-        interactive: bool,
-        *,
-        reserved: bool = False,
-    ) -> tuple[Caller, RunJob]:
-        return self.admission.accept(
-            connection, who, request, now, run_id, api, api_request, interactive,
-            reserved=reserved,
-        )  # fmt: skip
 
     async def _execute(self, caller: Caller, job: RunJob, live: LiveRun | None) -> Finished:
         try:
