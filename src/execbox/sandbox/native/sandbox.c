@@ -184,8 +184,10 @@ static char **parse(int argc, char **argv) {
             block_fd = fd_arg(argv[++i]);
         } else if (strcmp(a, "--perms") == 0) {
             NEED(1);
-            if (!number(argv[++i], &perms) || perms > 07777) usage("bad mode", argv[i]);
-            perms = strtoull(argv[i], NULL, 8);
+            char *end;
+            errno = 0;
+            perms = strtoull(argv[++i], &end, 8);
+            if (errno || !*argv[i] || *end || perms > 07777) usage("bad mode", argv[i]);
             have_perms = 1;
         } else if (strcmp(a, "--size") == 0) {
             NEED(1);
@@ -213,8 +215,9 @@ static char **parse(int argc, char **argv) {
             add(PROC, argv[++i]);
         } else usage("unsupported option", a);
 #undef NEED
-        if (have_perms && strcmp(a, "--perms") != 0) usage("--perms must precede --tmpfs", a);
-        if (size && strcmp(a, "--size") != 0) usage("--size must precede --tmpfs", a);
+        /* --perms and --size apply to the --tmpfs that follows them, and to nothing else. */
+        if ((have_perms || size) && strcmp(a, "--perms") != 0 && strcmp(a, "--size") != 0)
+            usage("--perms and --size must precede --tmpfs", a);
     }
     usage("no command (missing --)", NULL);
     return NULL;
