@@ -34,20 +34,37 @@ class Lease:
 
 
 class UidPool:
+    """The uids ``base`` .. ``base + count - 1``.  Each search starts after the uid handed
+    out last, so a uid just given back is the last to be lent again (and a busy pool does
+    not try every held uid from the start on each acquire)."""
+
     def __init__(self, base: int, count: int, lock_dir: Path = LOCK_DIR) -> None:
         self.base = base
         self.count = count
         self.lock_dir = lock_dir
+        self._next = 0
+        """The offset the next search starts at (a race between threads only moves it)."""
 
     def acquire(self) -> Lease:
-        self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for offset in range(self.count):
+        start = self._next
+        for step in range(self.count):
+            offset = (start + step) % self.count
             uid = self.base + offset
-            fd = os.open(self.lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self._open(uid)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
+            self._next = (offset + 1) % self.count
             return Lease(uid, fd)
         raise SandboxError(f"all {self.count} sandbox uids are in use")
+
+    def _open(self, uid: int) -> int:
+        path = f"{self.lock_dir}/{uid}"
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+        try:
+            return os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the first use (or /run was emptied)
+            self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return os.open(path, flags, 0o600)
