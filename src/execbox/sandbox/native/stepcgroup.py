@@ -40,14 +40,14 @@ def _read(path: Path | str) -> str:
         os.close(fd)
 
 
-def _read_int(path: Path, default: int = 0) -> int:
+def _read_int(path: Path | str, default: int = 0) -> int:
     try:
         return int(_read(path).split()[0])
     except (OSError, ValueError, IndexError):
         return default
 
 
-def _keyed(path: Path, key: str) -> int:
+def _keyed(path: Path | str, key: str) -> int:
     """A value from a flat keyed file such as ``memory.events`` or ``cpu.stat``."""
     try:
         for line in _read(path).splitlines():
@@ -65,7 +65,14 @@ class Cgroup:
     def __init__(self, version: int, dirs: dict[str, Path]) -> None:
         self.version = version
         self.dirs = dirs
-        self._procs = next(iter(dirs.values())) / "cgroup.procs"
+        self._procs = f"{next(iter(dirs.values()))}/cgroup.procs"
+        mem = dirs["memory"]
+        # Paths as strings, made once: they are read and written on every step's path.
+        self._cpu = f"{mem}/cpu.stat" if version == 2 else f"{dirs['cpuacct']}/cpuacct.usage"
+        self._peak = f"{mem}/memory.peak" if version == 2 else f"{mem}/memory.max_usage_in_bytes"
+        self._tcp_peak = f"{mem}/memory.kmem.tcp.max_usage_in_bytes"
+        self._events = f"{mem}/memory.events" if version == 2 else f"{mem}/memory.oom_control"
+        self._kill = f"{mem}/cgroup.kill" if version == 2 else ""
         self._cpu_base_ns = 0
         self._peak_fd = -1
         """v2: a ``memory.peak`` descriptor reset when accounting started (its own peak)."""
@@ -77,10 +84,9 @@ class Cgroup:
         from here; the memory peak is reset to what is charged now (v1, and v2 on kernels
         with a resettable ``memory.peak``; an older v2 keeps the whole peak)."""
         if self.version == 2:
-            d = self.dirs["memory"]
-            self._cpu_base_ns = _keyed(d / "cpu.stat", "usage_usec") * 1000
+            self._cpu_base_ns = _keyed(self._cpu, "usage_usec") * 1000
             with contextlib.suppress(OSError):
-                fd = os.open(d / "memory.peak", os.O_RDWR | os.O_CLOEXEC)
+                fd = os.open(self._peak, os.O_RDWR | os.O_CLOEXEC)
                 try:
                     os.write(fd, b"reset")  # this descriptor's peak, from now (Linux 6.12+)
                 except OSError:
@@ -88,11 +94,10 @@ class Cgroup:
                 else:
                     self._peak_fd = fd
             return
-        self._cpu_base_ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage")
-        mem = self.dirs["memory"]
-        for name in ("memory.max_usage_in_bytes", "memory.kmem.tcp.max_usage_in_bytes"):
+        self._cpu_base_ns = _read_int(self._cpu)
+        for peak in (self._peak, self._tcp_peak):
             with contextlib.suppress(OSError):
-                write_value(mem / name, "0")  # v1: the peak restarts from the usage now
+                write_value(peak, "0")  # v1: the peak restarts from the usage now
 
     def directories(self) -> list[Path]:
         """One directory per hierarchy: a process joins the cgroup by joining each."""
@@ -106,24 +111,22 @@ class Cgroup:
 
     def stats(self) -> CgroupStats:
         if self.version == 2:
-            d = self.dirs["memory"]
             peak = self._own_peak()
             if peak < 0:
-                peak = _read_int(d / "memory.peak", -1)
+                peak = _read_int(self._peak, -1)
             if peak < 0:
-                peak = _read_int(d / "memory.current")
+                peak = _read_int(self.dirs["memory"] / "memory.current")
             return CgroupStats(
                 memory_peak_bytes=peak,
-                oom_kills=_keyed(d / "memory.events", "oom_kill"),
-                cpu_time_ns=self._since_start(_keyed(d / "cpu.stat", "usage_usec") * 1000),
+                oom_kills=_keyed(self._events, "oom_kill"),
+                cpu_time_ns=self._since_start(_keyed(self._cpu, "usage_usec") * 1000),
             )
-        mem = self.dirs["memory"]
         # v2's memory.peak includes socket buffers; v1 counts them apart.
-        sockets = _read_int(mem / "memory.kmem.tcp.max_usage_in_bytes")
+        sockets = _read_int(self._tcp_peak)
         return CgroupStats(
-            memory_peak_bytes=_read_int(mem / "memory.max_usage_in_bytes") + sockets,
-            oom_kills=_keyed(mem / "memory.oom_control", "oom_kill"),
-            cpu_time_ns=self._since_start(_read_int(self.dirs["cpuacct"] / "cpuacct.usage")),
+            memory_peak_bytes=_read_int(self._peak) + sockets,
+            oom_kills=_keyed(self._events, "oom_kill"),
+            cpu_time_ns=self._since_start(_read_int(self._cpu)),
         )
 
     def _since_start(self, usage_ns: int) -> int:
@@ -147,13 +150,13 @@ class Cgroup:
 
     def kill(self, timeout_s: float = 5.0) -> None:
         """SIGKILL every process in the cgroup until none is left."""
-        kill_file = self.dirs["memory"] / "cgroup.kill"
+        kill_file = self._kill if self._kill and os.path.exists(self._kill) else ""
         deadline = time.monotonic() + timeout_s
         while True:
             pids = self.pids()
             if not pids:
                 return
-            if self.version == 2 and kill_file.exists():
+            if kill_file:
                 write_value(kill_file, "1")
             else:
                 for pid in pids:
