@@ -9,6 +9,7 @@ process starting up removes whatever names an owner that is gone.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -30,7 +31,14 @@ def process_start(pid: int) -> str:
 
 def owner_tag(pid: int | None = None) -> str:
     """``<pid>.<start>`` of this process (or ``pid``): what leftovers are named after."""
-    pid = os.getpid() if pid is None else pid
+    if pid is None:
+        return _own_tag(os.getpid())  # by pid: a forked child has a tag of its own
+    return f"{pid}.{process_start(pid)}"
+
+
+@functools.lru_cache(maxsize=1)
+def _own_tag(pid: int) -> str:
+    """This process's tag, read once (it is on every run directory's path)."""
     return f"{pid}.{process_start(pid)}"
 
 

@@ -91,10 +91,13 @@ class RunDir:
     ) -> None:
         if not _RUN_ID.match(run_id):
             raise SandboxError(f"invalid run id {run_id!r}")  # it names files and cgroups
+        self.path = runs_dir / f"{prefix}{owner_tag()}_{run_id}"
         try:
-            runs_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
-            self.path = runs_dir / f"{prefix}{owner_tag()}_{run_id}"
-            self.path.mkdir(mode=0o700)
+            try:
+                os.mkdir(self.path, 0o700)
+            except FileNotFoundError:  # the first run (runs_dir is made on first need)
+                runs_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+                os.mkdir(self.path, 0o700)
         except OSError as exc:
             raise SandboxError(f"cannot create the run directory in {runs_dir}: {exc}") from exc
         try:
