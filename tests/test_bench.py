@@ -8,9 +8,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from execbox.bench import table
+from execbox.bench.modes import Mode
 from tests.conftest import UID_BASE, UID_COUNT
 
 EXECBOX = str(Path(sys.executable).with_name("execbox"))
@@ -80,3 +83,33 @@ def test_soak_reports_memory_and_nothing_left_behind(env: dict[str, str]) -> Non
     assert waiting and int(waiting.group(1)) <= 2 * 4, done.stdout
     stopped = "waiting (stopped): 0 (processes 0, cgroups 0, mounts 0)"
     assert stopped in done.stdout, done.stdout
+
+
+def test_a_throughput_share_is_taken_within_rounds_so_a_drifting_machine_does_not_skew_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fake clock: a bare run costs 1 unit and a mode's run 2, on a machine that gets 4×
+    slower in the middle of the second round (its share is then 2.0, not 0.5).  The share
+    is the median of the rounds': 50 %.  Bare and the mode take turns going first."""
+    clock = [0.0]
+    order: list[str] = []
+    slow = [1.0]
+
+    def mode(name: str, cost: float) -> Mode:
+        def run() -> None:
+            order.append(name)
+            clock[0] += cost * slow[0]
+
+        def settle() -> None:
+            if len(order) >= 3 * 2 + 3 * 2 + 6 + 2 * 6 + 6:  # after round 2's first block
+                slow[0] = 4.0
+
+        return Mode(name, run, settle=settle)
+
+    monkeypatch.setattr(table, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    figures = table.measure([mode("bare", 1.0), mode("engine", 2.0)], runs=3, concurrency=1)
+    assert figures["engine"].throughput_share == pytest.approx(0.5)
+    assert figures["bare"].throughput_share == 1.0
+    assert figures["engine"].ratio == pytest.approx(2.0)
+    blocks = [order[i] for i in range(3 * 2 + 3 * 2 + 6, len(order), 6)]  # each block's first
+    assert blocks == ["bare", "engine", "engine", "bare", "bare", "engine"]

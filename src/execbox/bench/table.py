@@ -2,9 +2,11 @@
 
 For a Python and a Node.js hello world it runs N rounds in which every mode runs once in
 turn (bare, engine, http, docker backend, docker run; see :mod:`execbox.bench.modes`), so
-all see the same machine; then throughput at a given concurrency, each mode's block next
-to a block of bare runs (its ratio is to that block).  It prints p50, p90, ratios and
-runs per second; it asserts nothing about time (every run's output is checked).
+all see the same machine; then throughput at a given concurrency: for each mode, three
+rounds of a block of bare runs and a block of its own, in turn first (its share of bare is
+the median of the rounds' shares, so a machine whose speed drifts does not skew it).  It
+prints p50, p90, ratios and runs per second; it asserts nothing about time (every run's
+output is checked).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from execbox.settings import Settings
 MODES = ("bare", "engine", "http", "docker", "docker run")
 """Every mode, in the order they run and print; ``bare`` always runs."""
 WARM_UP_RUNS = 3
+THROUGHPUT_ROUNDS = 3
+"""Rounds of a bare block and a mode's block behind each throughput figure."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,19 @@ def _throughput(mode: Mode, total: int, concurrency: int) -> float:
     return rate
 
 
+def _rates(bare: Mode, mode: Mode, total: int, concurrency: int) -> tuple[float, float]:
+    """``mode``'s runs per second and its share of bare's: ``THROUGHPUT_ROUNDS`` rounds of a
+    bare block and a ``mode`` block, in turn first, each share taken within its round; the
+    medians (a machine whose speed drifts moves both blocks of a round alike)."""
+    shares, rates = [], []
+    for round_ in range(THROUGHPUT_ROUNDS):
+        order = (bare, mode) if round_ % 2 == 0 else (mode, bare)
+        measured = {m.name: _throughput(m, total, concurrency) for m in order}
+        rates.append(measured[mode.name])
+        shares.append(measured[mode.name] / measured[bare.name])
+    return statistics.median(rates), statistics.median(shares)
+
+
 def measure(runners: Sequence[Mode], *, runs: int, concurrency: int) -> dict[str, Figures]:
     """Latency in interleaved rounds, then each mode's throughput beside bare's.  The first
     runner is bare.  After each run a mode's background work (a sandbox torn down, a warm
@@ -77,11 +94,9 @@ def measure(runners: Sequence[Mode], *, runs: int, concurrency: int) -> dict[str
             mode.settle()
     bare = runners[0]
     total = max(runs * 2, concurrency)
-    rates: dict[str, tuple[float, float]] = {}
-    for mode in runners:
-        bare_rate = _throughput(bare, total, concurrency)
-        rate = bare_rate if mode is bare else _throughput(mode, total, concurrency)
-        rates[mode.name] = (rate, rate / bare_rate)
+    rates = {bare.name: (_throughput(bare, total, concurrency), 1.0)}
+    for mode in runners[1:]:
+        rates[mode.name] = _rates(bare, mode, total, concurrency)
     base = statistics.median(times[bare.name])
     return {
         name: Figures(
