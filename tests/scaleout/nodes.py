@@ -105,6 +105,7 @@ class ApiNode:
             env=_env(values, self.data_dir),
             user=user,
             cwd=self.data_dir,
+            dumps_stacks=True,
         )
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
@@ -152,7 +153,11 @@ class Worker:
         if host.netns is not None:
             argv = host.netns.argv(argv)
         self.process = Process(
-            name, argv, deployment.root / f"{name}.log", env=_env(values, host.data_dir)
+            name,
+            argv,
+            deployment.root / f"{name}.log",
+            env=_env(values, host.data_dir),
+            dumps_stacks=True,
         )
         host.workers.append(self)
 
@@ -253,7 +258,8 @@ class Deployment:
 
     def close(self, timeout: float = 60) -> list[str]:
         """SIGTERM to every process at once, then SIGKILL to the process group of any still
-        running after ``timeout``: the names of those (with their logs)."""
+        running after ``timeout``: the names of those (with their logs, which end with every
+        thread's stack)."""
         processes = [n.process for n in self.nodes] + [w.process for w in self.all_workers()]
         for node in self.nodes:
             node.client.close()
@@ -265,6 +271,7 @@ class Deployment:
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                stuck.append(f"{process.name} (pid {process.pid}):\n{process.log(3000)}")
+                process.dump_stacks()
+                stuck.append(f"{process.name} (pid {process.pid}):\n{process.log(12000)}")
                 process.kill_group()
         return stuck

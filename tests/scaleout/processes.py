@@ -54,9 +54,13 @@ class Process:
         env: Mapping[str, str] | None = None,
         user: str | int | None = None,
         cwd: Path | None = None,
+        *,
+        dumps_stacks: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.dumps_stacks = dumps_stacks
+        """An execbox command: SIGUSR1 writes its threads' stacks to the log."""
         self.log_path = log
         uid = gid = None
         if user is not None:  # its own group: Debian's nobody has none of that name
@@ -107,13 +111,22 @@ class Process:
             self.popen.wait(timeout=30)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        """``sig``, then wait for the exit (SIGKILL after ``timeout``); the exit status."""
+        """``sig``, then wait for the exit (SIGKILL after ``timeout``, its threads' stacks
+        in its log first); the exit status."""
         self.send(sig)
         try:
             return self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.dump_stacks()
             self.kill_group()
             raise
+
+    def dump_stacks(self, wait_s: float = 2.0) -> None:
+        """Have an execbox process that is still running write every thread's stack to its
+        log (SIGUSR1: it goes on), to show where it is stuck."""
+        if self.dumps_stacks and self.alive():
+            self.send(signal.SIGUSR1)
+            time.sleep(wait_s)
 
     def wait(self, timeout: float) -> int:
         return self.popen.wait(timeout=timeout)

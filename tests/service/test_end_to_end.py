@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -200,6 +201,28 @@ def test_sigterm_drains_the_runs_in_flight(data_dir: Path, database_url: str) ->
         assert [item["status"] for item in listed] == ["ok"]
     finally:
         again.stop(signal.SIGTERM)
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_service_goes_on(
+    data_dir: Path, database_url: str
+) -> None:
+    """What an operator (or a test harness) asks of a process that does not end: where each
+    thread is.  The run in flight shows waiting on its sandbox, and still finishes."""
+    key = cli_user(data_dir, database_url, "alice")
+    serve = ServeProcess(data_dir, database_url)
+    box = serve.post_in_background(SLOW, key)
+    wait_until_running(serve.url, key)
+    serve.process.send_signal(signal.SIGUSR1)
+    box["thread"].join(timeout=60)  # type: ignore[attr-defined]
+    response = box.get("response")
+    assert isinstance(response, httpx.Response), box.get("error")
+    assert response.json()["status"] == "ok" and response.json()["output"]["stdout"] == "finished\n"
+    assert serve.process.poll() is None  # SIGUSR1 did not end it
+    serve.process.send_signal(signal.SIGTERM)
+    output, _ = serve.process.communicate(timeout=120)
+    assert re.search(r"^Thread 0x[0-9a-f]+ \(most recent call first\):$", output, re.M), output
+    assert "execbox/sandbox/native/supervise.py" in output  # the run's thread, on its sandbox
+    assert re.search(r"^Current thread 0x[0-9a-f]+", output, re.M)  # the event loop's
 
 
 def test_a_run_interrupted_by_a_crash_ends_internal_error_at_the_next_start(
