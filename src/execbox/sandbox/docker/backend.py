@@ -26,7 +26,8 @@ whatever happened.  A host-side deadline a few seconds past the limit kills the
 container should the init itself not answer.
 
 Socket buffers are charged to the memory limit on cgroup v1 too (the host sets
-``memory.kmem.tcp``: :mod:`execbox.sandbox.docker.sockets`).  Every container is
+``memory.kmem.tcp``: :mod:`execbox.sandbox.docker.sockets`).  The container itself is made
+by :mod:`execbox.sandbox.docker.container`.  Every container is
 labelled with its owner, and constructing the backend removes those whose owner
 process is gone (:mod:`execbox.sandbox.docker.orphans`).
 """
@@ -46,7 +47,6 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.types import Ulimit
 
 from execbox.errors import SandboxError, SandboxUnavailable, UnknownLanguage
 from execbox.languages import Language, LanguageRegistry, load_registry
@@ -54,31 +54,18 @@ from execbox.limits import MIB, Limits, resolve_limits
 from execbox.sandbox.base import Check, StepOutcome, StepSpec, Workspace
 from execbox.sandbox.boundary import sandbox_boundary
 from execbox.sandbox.docker.checks import backend_checks
-from execbox.sandbox.docker.images.catalog import LABEL, image_for
+from execbox.sandbox.docker.container import PATH, create_container
+from execbox.sandbox.docker.images.catalog import image_for
 from execbox.sandbox.docker.io import feed_stdin, raw_socket, read_streams
-from execbox.sandbox.docker.orphans import (
-    OWNER_LABEL,
-    owner_id,
-    remove_orphans,
-)
-from execbox.sandbox.docker.profile import masked_paths, seccomp_profile
+from execbox.sandbox.docker.orphans import owner_id, remove_orphans
 from execbox.sandbox.docker.report import step_outcome
 from execbox.sandbox.docker.sockets import charge_socket_buffers
-from execbox.sandbox.docker.workspace import (
-    HostRun,
-    create_run_dir,
-    init_binary,
-    remove_stale_run_dirs,
-)
-from execbox.sandbox.policy import cpu_rlimit, file_size_rlimit, pids_max
+from execbox.sandbox.docker.workspace import HostRun, create_run_dir, remove_stale_run_dirs
 from execbox.sandbox.uids import UidPool
 from execbox.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-WORKDIR = "/box"
-INIT_PATH = "/.execbox/.execbox-init"  # comm ".execbox-init", as the native init
 GRACE_S = 3.0
 """How long past the limit the host waits for the init before killing the container itself."""
 GO = b"\x01"
@@ -135,7 +122,11 @@ class DockerBackend:
         image = image_for(self.settings, step.language) if step.language else run.image
         if image is None:
             raise SandboxError("no Docker image: the step names no language and no file did")
-        container = self._create(client, workspace.run_id, run, step, image)
+        path = self._image_path(client, image)
+        container = create_container(
+            client, self.settings, step, image, path=path, run=run, run_id=workspace.run_id,
+            owner=self.owner,
+        )  # fmt: skip
         try:
             return self._run(client, container, image, step)
         finally:
@@ -176,73 +167,6 @@ class DockerBackend:
         yield from backend_checks(self._docker, self.settings, self.registry)
 
     # --- containers -----------------------------------------------------------------------
-
-    def _create(
-        self, client: docker.DockerClient, run_id: str, run: HostRun, step: StepSpec, image: str
-    ) -> str:
-        limits = step.limits
-        init = init_binary(self.settings.data_dir)
-        cpu_soft, cpu_hard = cpu_rlimit(limits)
-        host_config = client.api.create_host_config(
-            binds={
-                str(run.work): {"bind": WORKDIR, "mode": "rw"},
-                str(init): {"bind": INIT_PATH, "mode": "ro"},
-            },
-            mem_limit=limits.memory_bytes,
-            memswap_limit=limits.memory_bytes,
-            nano_cpus=int(limits.cpu_cores * 1e9),
-            pids_limit=pids_max(limits),
-            read_only=True,
-            tmpfs={
-                "/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777",
-                # Docker's own /dev/mqueue is writable; mq_open needs no mount at all.
-                "/dev/mqueue": "ro,nosuid,nodev,noexec,size=4k",
-            },
-            shm_size=limits.tmp_bytes,
-            ipc_mode="private",
-            cap_drop=["ALL"],
-            cap_add=["SETUID", "SETGID"],  # the init's, dropped before the program exists
-            security_opt=["no-new-privileges:true", f"seccomp={seccomp_profile()}"],
-            ulimits=[
-                Ulimit(name="core", soft=0, hard=0),
-                Ulimit(name="nofile", soft=limits.open_files, hard=limits.open_files),
-                Ulimit(name="cpu", soft=cpu_soft, hard=cpu_hard),
-                Ulimit(name="fsize", soft=file_size_rlimit(limits), hard=file_size_rlimit(limits)),
-            ],
-            runtime=self.settings.docker_runtime,
-        )
-        host_config["MaskedPaths"] = masked_paths()
-        host_config["CgroupnsMode"] = "private"  # v1 hosts default to the host's: paths shown
-        command = [
-            INIT_PATH,
-            str(max(1, round(limits.time_s * 1000))),
-            str(run.uid),
-            str(run.uid),
-            *step.argv,
-        ]
-        environment = {"PATH": self._image_path(client, image), "HOME": WORKDIR, **step.env}
-        try:
-            created: dict[str, Any] = client.api.create_container(
-                image,
-                command=command,
-                entrypoint=[],
-                user="0:0",
-                working_dir=WORKDIR,
-                environment=environment,
-                hostname="sandbox",
-                network_disabled=True,
-                stdin_open=True,
-                tty=False,
-                labels={LABEL: "step", OWNER_LABEL: self.owner, f"{LABEL}.run": run_id},
-                host_config=host_config,
-            )
-        except docker.errors.ImageNotFound as exc:
-            raise SandboxUnavailable(
-                f"image {image} is missing: run `execbox images build {step.language or ''}`"
-            ) from exc
-        except docker.errors.DockerException as exc:
-            raise SandboxError(f"dockerd could not create the container: {exc}") from exc
-        return str(created["Id"])
 
     def _run(
         self, client: docker.DockerClient, container: str, image: str, step: StepSpec
